@@ -1,0 +1,160 @@
+# deferred-builds: build, test, install.
+#
+#   make              build every binary into build/
+#   make check        install missing Debian packages, build with ASan/UBSan, run all tests
+#   make check-long   the long variants (fuzzing, 1,000-kill loops, full fault counts)
+#   make demo         the end-to-end demo on a real nix-daemon and systemd manager
+#   make bench        benchmarks, written to docs/BENCHMARKS.md (BENCH=full for all sizes)
+#   make install PREFIX=/usr DESTDIR=...
+#
+# Sources are found by directory, so adding a file needs no Makefile change:
+#   src/lib/*.c -> libdeferred.a, linked into every binary and unit test
+#   src/generator/*.c, src/realise/*.c, src/cli/*.c, activation/*.c -> one binary each
+#   examples/*.c -> one example program each, tests/unit/test_*.c -> one cmocka test each
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/deferred-builds
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd
+MANDIR     ?= $(PREFIX)/share/man
+DESTDIR    ?=
+
+BUILD ?= build
+SAN   ?=
+
+CC      ?= cc
+PKG_CONFIG ?= pkg-config
+DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags libsystemd inih 2>/dev/null)
+DEPS_LIBS   := $(shell $(PKG_CONFIG) --libs libsystemd inih 2>/dev/null)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+           -Wmissing-prototypes -Wstrict-prototypes -fno-strict-aliasing \
+           -D_GNU_SOURCE -Isrc/lib $(DEPS_CFLAGS)
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+LDLIBS  += $(DEPS_LIBS)
+
+LIB_SRC   := $(sort $(wildcard src/lib/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+GEN_SRC   := $(sort $(wildcard src/generator/*.c))
+REAL_SRC  := $(sort $(wildcard src/realise/*.c))
+CLI_SRC   := $(sort $(wildcard src/cli/*.c))
+ACT_SRC   := $(sort $(wildcard activation/*.c))
+EX_SRC    := $(sort $(wildcard examples/*.c))
+TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+
+BINS := $(if $(GEN_SRC),$(BUILD)/deferred-builds-generator) \
+        $(if $(REAL_SRC),$(BUILD)/deferred-realise) \
+        $(if $(CLI_SRC),$(BUILD)/deferred-builds) \
+        $(if $(ACT_SRC),$(BUILD)/deferred-builds-activate)
+EXAMPLES   := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+UNIT_TESTS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+UNIT_IN     := $(sort $(wildcard units/*.in units/*/*.in units/*/*/*.in))
+UNIT_PLAIN  := $(sort $(filter-out %.in,$(wildcard units/*.service units/*.target units/*.path units/*.socket \
+                 units/system/*/*.conf)))
+# Units for installation (paths under PREFIX) and units for tests and the demo (paths
+# into this build directory), from the same templates.
+UNITS_INST  := $(UNIT_IN:units/%.in=$(BUILD)/units/%) $(UNIT_PLAIN:units/%=$(BUILD)/units/%)
+UNITS_LOCAL := $(UNIT_IN:units/%.in=$(BUILD)/units-local/%) $(UNIT_PLAIN:units/%=$(BUILD)/units-local/%)
+
+ABS_BUILD := $(abspath $(BUILD))
+
+.PHONY: all check check-long check-unit demo bench fuzz install deps clean format tidy units
+all: $(BINS) $(EXAMPLES) units
+units: $(UNITS_INST) $(UNITS_LOCAL)
+
+$(BUILD)/obj/%.o: %.c $(wildcard src/lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libdeferred.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/deferred-builds-generator: $(GEN_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libdeferred.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/deferred-realise: $(REAL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libdeferred.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/deferred-builds: $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libdeferred.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/deferred-builds-activate: $(ACT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libdeferred.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lm $(LDLIBS)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libdeferred.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+define subst_unit
+	@mkdir -p $(dir $@)
+	sed -e 's|@BINDIR@|$(1)|g' -e 's|@LIBEXECDIR@|$(2)|g' $< > $@.tmp && mv $@.tmp $@
+endef
+$(BUILD)/units/%: units/%.in
+	$(call subst_unit,$(BINDIR),$(LIBEXECDIR))
+$(BUILD)/units/%: units/%
+	$(call subst_unit,$(BINDIR),$(LIBEXECDIR))
+$(BUILD)/units-local/%: units/%.in
+	$(call subst_unit,$(ABS_BUILD),$(ABS_BUILD))
+$(BUILD)/units-local/%: units/%
+	$(call subst_unit,$(ABS_BUILD),$(ABS_BUILD))
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------------------------------
+# Tests. `make check` is what CI runs (.ci/run): it installs what is missing, builds with
+# ASan/UBSan into build/san and runs every suite through tests/run, whose last line is
+# "N passed, N failed".
+check: deps
+	$(MAKE) SAN=1 BUILD=build/san all tests-bin
+	BUILD=build/san tests/run
+
+check-long: deps
+	$(MAKE) SAN=1 BUILD=build/san all tests-bin
+	BUILD=build/san LONG=1 tests/run
+
+.PHONY: tests-bin
+tests-bin: $(UNIT_TESTS)
+
+deps:
+	@tests/lib/deps.sh
+
+demo: deps all
+	examples/demo.sh $(ABS_BUILD)
+
+bench: deps all
+	bench/run.sh $(ABS_BUILD)
+
+fuzz: deps
+	tests/fuzz/run.sh $(or $(FUZZ_SECONDS),600)
+
+# ---------------------------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
+	        $(DESTDIR)$(SYSTEMDDIR)/system-generators $(DESTDIR)$(SYSTEMDDIR)/user-generators \
+	        $(DESTDIR)$(SYSTEMDDIR)/system $(DESTDIR)$(SYSTEMDDIR)/user
+	install -m 0755 $(BUILD)/deferred-builds $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BUILD)/deferred-realise $(BUILD)/deferred-builds-activate $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0755 $(BUILD)/deferred-builds-generator $(DESTDIR)$(SYSTEMDDIR)/system-generators/
+	ln -sf ../system-generators/deferred-builds-generator $(DESTDIR)$(SYSTEMDDIR)/user-generators/deferred-builds-generator
+	cd $(BUILD)/units && for f in $$(find . -maxdepth 1 -type f); do \
+	        install -m 0644 $$f $(DESTDIR)$(SYSTEMDDIR)/system/$$f; \
+	        install -m 0644 $$f $(DESTDIR)$(SYSTEMDDIR)/user/$$f; done
+	cd $(BUILD)/units && for s in system user; do [ -d $$s ] || continue; \
+	        for f in $$(cd $$s && find . -type f); do \
+	        install -D -m 0644 $$s/$$f $(DESTDIR)$(SYSTEMDDIR)/$$s/$$f; done; done
+	for m in man/*.[0-9]; do [ -e "$$m" ] || continue; \
+	        s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m); done
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+tidy:
+	clang-tidy --quiet $$(git ls-files '*.c') -- $(CFLAGS)

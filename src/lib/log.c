@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+#include "log.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+
+static const char *log_ident = "deferred-builds";
+static int log_max_level = LOG_INFO;
+static int kmsg_fd = -1;
+
+void log_setup(const char *ident, int target) {
+        log_ident = ident;
+        if (target == LOG_TARGET_KMSG && kmsg_fd < 0)
+                kmsg_fd = open("/dev/kmsg", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+}
+
+void log_set_max_level(int level) {
+        log_max_level = level;
+}
+
+int log_get_max_level(void) {
+        return log_max_level;
+}
+
+int log_internal(int level, int error, const char *fmt, ...) {
+        int e = error < 0 ? -error : error;
+        if (level > log_max_level)
+                return error < 0 ? error : -e;
+
+        /* %m must see the error we were handed, not whatever errno happens to be. */
+        errno = e;
+        char msg[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+
+        if (kmsg_fd >= 0) {
+                char line[2200];
+                int n = snprintf(line, sizeof line, "<%d>%s[%d]: %s\n", LOG_DAEMON | level, log_ident,
+                                 (int) getpid(), msg);
+                if (n > 0 && write(kmsg_fd, line, (size_t) (n < (int) sizeof line ? n : (int) sizeof line - 1)) >= 0)
+                        return -e;
+        }
+        fprintf(stderr, "%s\n", msg);
+        return -e;
+}

@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: MIT */
+/* The manifest parser: a pre-scan for what inih cannot report, then inih for the rest.
+ *
+ * inih silently truncates lines longer than INI_MAX_LINE and section names longer than 49
+ * bytes, treats indented lines as continuations and strips " ; comments". None of that may
+ * change a model's meaning unnoticed, so: the whole buffer is scanned first (NUL bytes,
+ * over-long and indented lines reject the file); inih reads lines through our reader, which
+ * numbers them and takes section names from the raw line; and a value whose raw line held
+ * an inline comment is an error for its model. */
+#include "manifest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "util.h"
+#include "validate.h"
+
+/* inih needs room for "\r\n\0" in its line buffer. */
+#define LINE_MAX_BYTES (INI_MAX_LINE - 3)
+#define HEADER_SECTION "deferred-builds"
+#define MODEL_PREFIX "model."
+
+typedef struct Section {
+        char *name;         /* raw, untruncated */
+        unsigned line;
+        ssize_t model;      /* index into models, or -1 */
+        bool header;
+} Section;
+
+typedef struct Parser {
+        Manifest *m;
+        /* reader state */
+        const char *data, *end, *pos;
+        unsigned line;
+        char raw[INI_MAX_LINE + 1];
+        bool new_section;
+        char *section;  /* raw name of the current section */
+        unsigned section_line;
+        /* models as found, before validation */
+        Model *models;
+        size_t n_models;
+        ssize_t cur_model; /* -1: not in a model section */
+        bool in_header;
+        bool in_unknown;
+        bool saw_header, saw_version;
+        unsigned version_line;
+        bool too_many;
+        /* per-model, per-key first line, to report duplicates */
+} Parser;
+
+static int diag_add(Manifest *m, DiagLevel level, unsigned line, const char *model, const char *fmt, ...)
+        _printf_(5, 6);
+static int diag_add(Manifest *m, DiagLevel level, unsigned line, const char *model, const char *fmt, ...) {
+        Diag *n = realloc(m->diags, sizeof(Diag) * (m->n_diags + 1));
+        if (!n)
+                return -ENOMEM;
+        m->diags = n;
+        Diag *d = &m->diags[m->n_diags];
+        *d = (Diag){ .level = level, .line = line };
+        va_list ap;
+        va_start(ap, fmt);
+        int r = vasprintf(&d->message, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        if (model) {
+                d->model = strdup(model);
+                if (!d->model) {
+                        free(d->message);
+                        return -ENOMEM;
+                }
+        }
+        m->n_diags++;
+        return 0;
+}
+
+static void model_done(Model *md) {
+        free(md->name);
+        free(md->drv);
+        free(md->output);
+        free(md->out);
+        free(md->exec);
+        strv_free(md->args);
+        strv_free(md->env);
+        free(md->builders);
+        free(md->substituters);
+        free(md->trusted_public_keys);
+        free(md->user);
+        free(md->memory_max);
+        free(md->cpu_quota);
+        strv_free(md->device_allow);
+}
+
+void manifest_free(Manifest *m) {
+        if (!m)
+                return;
+        for (size_t i = 0; i < m->n_models; i++)
+                model_done(&m->models[i]);
+        free(m->models);
+        for (size_t i = 0; i < m->n_diags; i++) {
+                free(m->diags[i].model);
+                free(m->diags[i].message);
+        }
+        free(m->diags);
+        free(m->path);
+        free(m->real_path);
+        free(m->generation);
+        free(m);
+}
+
+/* Quotes a value for a message, cutting it short and showing bytes that cannot be shown. */
+static char *quote_for_message(const char *s) {
+        size_t n = strlen(s);
+        char *r = malloc(n * 4 + 8), *w = r;
+        if (!r)
+                return NULL;
+        *w++ = '\'';
+        for (size_t i = 0; i < n && i < 80; i++) {
+                unsigned char c = (unsigned char) s[i];
+                if (c < 0x20 || c == 0x7f || c == '\\' || c == '\'')
+                        w += sprintf(w, "\\x%02x", c);
+                else
+                        *w++ = (char) c;
+        }
+        if (n > 80) {
+                memcpy(w, "...", 3);
+                w += 3;
+        }
+        *w++ = '\'';
+        *w = 0;
+        return r;
+}
+
+static Model *cur(Parser *p) {
+        return p->cur_model >= 0 ? &p->models[p->cur_model] : NULL;
+}
+
+static void model_error(Parser *p, unsigned line, const char *fmt, ...) _printf_(3, 4);
+static void model_error(Parser *p, unsigned line, const char *fmt, ...) {
+        Model *md = cur(p);
+        char buf[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        md->invalid = true;
+        (void) diag_add(p->m, DIAG_ERROR, line, md->name, "model '%s': %s, ignoring model", md->name, buf);
+}
+
+/* Opens a new section taken from the raw line; inih truncates names, we do not. */
+static int section_begin(Parser *p, const char *name, unsigned line) {
+        free(p->section);
+        p->section = strdup(name);
+        if (!p->section)
+                return -ENOMEM;
+        p->section_line = line;
+        p->cur_model = -1;
+        p->in_header = false;
+        p->in_unknown = false;
+
+        if (streq(name, HEADER_SECTION)) {
+                if (p->saw_header)
+                        return diag_add(p->m, DIAG_ERROR, line, NULL,
+                                        "section [" HEADER_SECTION "] appears twice; merge them into one");
+                p->saw_header = true;
+                p->in_header = true;
+                return 0;
+        }
+
+        const char *mname = startswith(name, MODEL_PREFIX);
+        if (!mname) {
+                _cleanup_free_ char *q = quote_for_message(name);
+                p->in_unknown = true;
+                return diag_add(p->m, DIAG_WARNING, line, NULL,
+                                "unknown section [%s]; sections are [" HEADER_SECTION "] and [" MODEL_PREFIX
+                                "NAME], ignoring it", q ? q : "?");
+        }
+
+        /* A model section, possibly a second one with the same name. */
+        for (size_t i = 0; i < p->n_models; i++)
+                if (streq(p->models[i].name, mname)) {
+                        p->cur_model = (ssize_t) i;
+                        model_error(p, line, "defined twice (lines %u and %u); keep one [%s] section", p->models[i].line,
+                                    line, name);
+                        return 0;
+                }
+
+        if (p->n_models >= MANIFEST_MAX_MODELS) {
+                p->too_many = true;
+                p->in_unknown = true;
+                return 0;
+        }
+        Model *n = realloc(p->models, sizeof(Model) * (p->n_models + 1));
+        if (!n)
+                return -ENOMEM;
+        p->models = n;
+        Model *md = &p->models[p->n_models];
+        *md = (Model){ .line = line, .builders_use_substitutes = -1 };
+        md->name = strdup(mname);
+        if (!md->name)
+                return -ENOMEM;
+        p->cur_model = (ssize_t) p->n_models++;
+
+        if (!model_name_is_valid(mname)) {
+                _cleanup_free_ char *q = quote_for_message(mname);
+                model_error(p, line,
+                            "invalid name %s: a model name is 1 to %d characters from [A-Za-z0-9_-], starting with a "
+                            "letter or digit",
+                            q ? q : "?", MODEL_NAME_MAX);
+        }
+        return 0;
+}
+
+/* Reader for inih: hands out one line at a time and remembers its number and raw text. */
+static char *reader(char *str, int num, void *stream) {
+        Parser *p = stream;
+        if (p->pos >= p->end)
+                return NULL;
+        const char *nl = memchr(p->pos, '\n', (size_t) (p->end - p->pos));
+        size_t len = nl ? (size_t) (nl - p->pos) + 1 : (size_t) (p->end - p->pos);
+        /* The pre-scan guarantees lines fit; cut anyway rather than overflow. */
+        size_t n = len < (size_t) num - 1 ? len : (size_t) num - 1;
+        memcpy(str, p->pos, n);
+        str[n] = 0;
+        size_t rn = len < sizeof p->raw - 1 ? len : sizeof p->raw - 1;
+        memcpy(p->raw, p->pos, rn);
+        p->raw[rn] = 0;
+        p->pos += len;
+        p->line++;
+
+        const char *s = p->raw;
+        if (p->line == 1 && startswith(s, "\xEF\xBB\xBF"))
+                s += 3;
+        if (*s == '[') {
+                const char *close = strchr(s, ']');
+                if (close) {
+                        _cleanup_free_ char *name = strndup(s + 1, (size_t) (close - s - 1));
+                        if (!name || section_begin(p, name, p->line) < 0)
+                                return NULL;
+                }
+        }
+        return str;
+}
+
+static int set_once(Parser *p, char **field, const char *key, const char *value, unsigned line) {
+        if (*field) {
+                model_error(p, line, "key '%s' is set twice; keep one", key);
+                return 0;
+        }
+        *field = strdup(value);
+        return *field ? 0 : -ENOMEM;
+}
+
+static bool parse_bool(const char *v, int *ret) {
+        if (streq(v, "true") || streq(v, "yes") || streq(v, "1")) {
+                *ret = 1;
+                return true;
+        }
+        if (streq(v, "false") || streq(v, "no") || streq(v, "0")) {
+                *ret = 0;
+                return true;
+        }
+        return false;
+}
+
+/* inih drops everything from " ;" on; such a value is not what its author wrote. */
+static bool raw_line_has_inline_comment(const char *raw) {
+        const char *eq = strpbrk(raw, "=:");
+        if (!eq)
+                return false;
+        for (const char *s = eq + 1; *s; s++)
+                if (*s == ';' && (s[-1] == ' ' || s[-1] == '\t'))
+                        return true;
+        return false;
+}
+
+static int handle_model_key(Parser *p, const char *key, const char *value) {
+        Model *md = cur(p);
+        unsigned line = p->line;
+        int r;
+
+        if (raw_line_has_inline_comment(p->raw)) {
+                model_error(p, line, "value of '%s' contains ' ;', which starts a comment in this format", key);
+                return 0;
+        }
+        if (!string_is_printable_utf8(value)) {
+                _cleanup_free_ char *q = quote_for_message(value);
+                model_error(p, line, "value of '%s' is %s: control characters and invalid UTF-8 are not allowed",
+                            key, q ? q : "?");
+                return 0;
+        }
+
+        if (streq(key, "drv")) {
+                if ((r = set_once(p, &md->drv, key, value, line)) < 0)
+                        return r;
+                md->drv_line = line;
+                if (!drv_path_is_valid(value)) {
+                        _cleanup_free_ char *q = quote_for_message(value);
+                        model_error(p, line,
+                                    "drv %s is not a derivation in the store: expected %s/<32 base-32 chars>-<name>.drv",
+                                    q ? q : "?", store_dir());
+                }
+        } else if (streq(key, "out")) {
+                if ((r = set_once(p, &md->out, key, value, line)) < 0)
+                        return r;
+                if (!store_path_is_valid(value) || endswith(value, ".drv")) {
+                        _cleanup_free_ char *q = quote_for_message(value);
+                        model_error(p, line, "out %s is not a store path: expected %s/<32 base-32 chars>-<name>",
+                                    q ? q : "?", store_dir());
+                }
+        } else if (streq(key, "output")) {
+                if ((r = set_once(p, &md->output, key, value, line)) < 0)
+                        return r;
+                if (!output_name_is_valid(value))
+                        model_error(p, line, "output '%s' is not a derivation output name (like out, bin, model)", value);
+        } else if (streq(key, "exec")) {
+                if ((r = set_once(p, &md->exec, key, value, line)) < 0)
+                        return r;
+                md->exec_line = line;
+                if (!absolute_path_is_valid(value) || streq(value, "/"))
+                        model_error(p, line,
+                                    "exec '%s' is not an absolute, normalized program path; arguments go in "
+                                    "separate 'arg =' lines",
+                                    value);
+        } else if (streq(key, "arg")) {
+                if ((r = strv_extend(&md->args, &md->n_args, value)) < 0)
+                        return r;
+        } else if (streq(key, "environment")) {
+                if (!env_assignment_is_valid(value))
+                        model_error(p, line, "environment '%s' is not NAME=VALUE with NAME from [A-Za-z_][A-Za-z0-9_]*",
+                                    value);
+                else if ((r = strv_extend(&md->env, &md->n_env, value)) < 0)
+                        return r;
+        } else if (streq(key, "max-silent-time") || streq(key, "timeout")) {
+                bool silent = streq(key, "max-silent-time");
+                unsigned long long v;
+                bool *has = silent ? &md->has_max_silent_time : &md->has_timeout;
+                if (*has)
+                        model_error(p, line, "key '%s' is set twice; keep one", key);
+                else if (safe_atou64(value, &v) < 0 || v > 100ULL * 365 * 24 * 3600)
+                        model_error(p, line, "%s '%s' is not a number of seconds (0 means no limit)", key, value);
+                else {
+                        *has = true;
+                        *(silent ? &md->max_silent_time : &md->timeout) = v;
+                }
+        } else if (streq(key, "builders")) {
+                return set_once(p, &md->builders, key, value, line);
+        } else if (streq(key, "substituters")) {
+                return set_once(p, &md->substituters, key, value, line);
+        } else if (streq(key, "trusted-public-keys")) {
+                return set_once(p, &md->trusted_public_keys, key, value, line);
+        } else if (streq(key, "builders-use-substitutes")) {
+                int b;
+                if (md->builders_use_substitutes >= 0)
+                        model_error(p, line, "key '%s' is set twice; keep one", key);
+                else if (!parse_bool(value, &b))
+                        model_error(p, line, "builders-use-substitutes '%s' is not true or false", value);
+                else
+                        md->builders_use_substitutes = b;
+        } else if (streq(key, "user")) {
+                if ((r = set_once(p, &md->user, key, value, line)) < 0)
+                        return r;
+                if (!user_name_is_valid(value))
+                        model_error(p, line, "user '%s' is not a valid user name", value);
+        } else if (streq(key, "memory-max")) {
+                if ((r = set_once(p, &md->memory_max, key, value, line)) < 0)
+                        return r;
+                if (!memory_size_is_valid(value))
+                        model_error(p, line, "memory-max '%s' is not a size like 4G, 512M, 50%% or infinity", value);
+        } else if (streq(key, "cpu-quota")) {
+                if ((r = set_once(p, &md->cpu_quota, key, value, line)) < 0)
+                        return r;
+                if (!cpu_quota_is_valid(value))
+                        model_error(p, line, "cpu-quota '%s' is not a percentage like 200%%", value);
+        } else if (streq(key, "device-allow")) {
+                if (!device_allow_is_valid(value))
+                        model_error(p, line, "device-allow '%s' is not '/dev/PATH [rwm]' or 'char-CLASS [rwm]'", value);
+                else if ((r = strv_extend(&md->device_allow, &md->n_device_allow, value)) < 0)
+                        return r;
+        } else {
+                _cleanup_free_ char *q = quote_for_message(key);
+                return diag_add(p->m, DIAG_WARNING, line, md->name,
+                                "model '%s': unknown key %s, ignoring it (see deferred-builds.ini(5))", md->name,
+                                q ? q : "?");
+        }
+        return 0;
+}
+
+static int handle_header_key(Parser *p, const char *key, const char *value) {
+        Manifest *m = p->m;
+        if (streq(key, "version")) {
+                unsigned long long v;
+                if (p->saw_version)
+                        return diag_add(m, DIAG_ERROR, p->line, NULL, "version is set twice; keep one");
+                p->saw_version = true;
+                p->version_line = p->line;
+                if (safe_atou64(value, &v) < 0 || v > UINT_MAX)
+                        return diag_add(m, DIAG_ERROR, p->line, NULL, "version '%s' is not a number", value);
+                m->version = (unsigned) v;
+                if (v != MANIFEST_VERSION)
+                        return diag_add(m, DIAG_ERROR, p->line, NULL,
+                                        "manifest format version %llu is not supported (this build reads version %d): "
+                                        "upgrade deferred-builds",
+                                        v, MANIFEST_VERSION);
+        } else if (streq(key, "generation")) {
+                if (m->generation)
+                        return diag_add(m, DIAG_ERROR, p->line, NULL, "generation is set twice; keep one");
+                if (!generation_is_valid(value))
+                        return diag_add(m, DIAG_ERROR, p->line, NULL,
+                                        "generation '%s' must be 1 to %d characters from [A-Za-z0-9._+-], starting "
+                                        "with a letter or digit",
+                                        value, GENERATION_MAX);
+                m->generation = strdup(value);
+                if (!m->generation)
+                        return -ENOMEM;
+        } else
+                return diag_add(m, DIAG_WARNING, p->line, NULL,
+                                "unknown key '%.60s' in [" HEADER_SECTION "], ignoring it", key);
+        return 0;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value) {
+        Parser *p = user;
+        (void) section; /* possibly truncated by inih: we use the raw name from the reader */
+        int r = 0;
+        if (!p->section)
+                r = diag_add(p->m, DIAG_WARNING, p->line, NULL,
+                             "key '%.60s' outside any section, ignoring it", name);
+        else if (p->in_header)
+                r = handle_header_key(p, name, value);
+        else if (p->cur_model >= 0)
+                r = handle_model_key(p, name, value);
+        /* keys in unknown sections were warned about with their section */
+        return r < 0 ? 0 : 1;
+}
+
+/* What inih would silently mangle is rejected here, for the whole file. */
+static int prescan(Manifest *m, const char *data, size_t size) {
+        if (memchr(data, 0, size))
+                return diag_add(m, DIAG_ERROR, 0, NULL,
+                                "file contains a NUL byte: not a text manifest"), -EBADMSG;
+        unsigned line = 0;
+        for (const char *s = data, *end = data + size; s < end;) {
+                const char *nl = memchr(s, '\n', (size_t) (end - s));
+                size_t len = nl ? (size_t) (nl - s) : (size_t) (end - s);
+                line++;
+                size_t l = len;
+                if (l > 0 && s[l - 1] == '\r')
+                        l--;
+                if (line == 1 && l >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+                        s += 3;
+                        l -= 3;
+                        len -= 3;
+                }
+                if (l > LINE_MAX_BYTES)
+                        return diag_add(m, DIAG_ERROR, line, NULL,
+                                        "line is %zu bytes long, the limit is %d: shorten the value "
+                                        "(split arguments into several 'arg =' lines)",
+                                        l, LINE_MAX_BYTES), -EBADMSG;
+                if (l > 0 && (s[0] == ' ' || s[0] == '\t')) {
+                        bool blank = true;
+                        for (size_t i = 0; i < l; i++)
+                                if (s[i] != ' ' && s[i] != '\t')
+                                        blank = false;
+                        if (!blank)
+                                return diag_add(m, DIAG_ERROR, line, NULL,
+                                                "line starts with white space: continuation lines are not "
+                                                "supported, start every key at the beginning of its line"),
+                                       -EBADMSG;
+                }
+                s += len + (nl ? 1 : 0);
+        }
+        return 0;
+}
+
+static int model_cmp(const void *a, const void *b) {
+        return strcmp(((const Model *) a)->name, ((const Model *) b)->name);
+}
+
+static int finish(Parser *p) {
+        Manifest *m = p->m;
+        int r;
+
+        if (p->too_many)
+                return diag_add(m, DIAG_ERROR, 0, NULL,
+                                "more than %d models: split the fleet across machines or raise the limit in a "
+                                "patched build",
+                                MANIFEST_MAX_MODELS),
+                       -E2BIG;
+        if (!p->saw_header || !p->saw_version)
+                return diag_add(m, DIAG_ERROR, 0, NULL,
+                                "missing '[" HEADER_SECTION "]' section with 'version = %d': is this a "
+                                "deferred-builds manifest?",
+                                MANIFEST_VERSION),
+                       -EBADMSG;
+        if (m->version != MANIFEST_VERSION)
+                return -EBADMSG;
+        for (size_t i = 0; i < m->n_diags; i++)
+                if (m->diags[i].level == DIAG_ERROR && !m->diags[i].model)
+                        return -EBADMSG;
+
+        for (size_t i = 0; i < p->n_models; i++) {
+                Model *md = &p->models[i];
+                p->cur_model = (ssize_t) i;
+                if (!md->invalid && !md->drv)
+                        model_error(p, md->line, "no 'drv =' line: every model needs its derivation");
+                if (!md->invalid && !md->exec)
+                        model_error(p, md->line, "no 'exec =' line: every model needs a serve program");
+                if (!md->invalid && !md->output && !(md->output = strdup("out")))
+                        return -ENOMEM;
+        }
+
+        /* Keep valid models, sorted, so output is deterministic. */
+        size_t k = 0;
+        for (size_t i = 0; i < p->n_models; i++) {
+                if (p->models[i].invalid) {
+                        model_done(&p->models[i]);
+                        m->n_skipped++;
+                } else
+                        p->models[k++] = p->models[i];
+        }
+        p->n_models = k;
+        qsort(p->models, k, sizeof(Model), model_cmp);
+        m->models = TAKE_PTR(p->models);
+        m->n_models = k;
+        p->n_models = 0;
+        r = 0;
+        return r;
+}
+
+static int generation_default(Manifest *m) {
+        if (m->generation)
+                return 0;
+        const char *rp = m->real_path;
+        const char *dir = store_dir();
+        const char *rest = rp ? startswith(rp, dir) : NULL;
+        if (rest && rest[0] == '/' && !strchr(rest + 1, '/') && generation_is_valid(rest + 1))
+                m->generation = strdup(rest + 1);
+        else
+                m->generation = strdup("local");
+        return m->generation ? 0 : -ENOMEM;
+}
+
+static int parse_internal(const char *path, char *real_path, const char *data, size_t size, Manifest **ret) {
+        Manifest *m = calloc(1, sizeof(Manifest));
+        if (!m) {
+                free(real_path);
+                return -ENOMEM;
+        }
+        *ret = m;
+        m->real_path = real_path;
+        m->path = strdup(path);
+        if (!m->path)
+                return -ENOMEM;
+
+        if (size > MANIFEST_MAX_BYTES) {
+                m->rejected = true;
+                return diag_add(m, DIAG_ERROR, 0, NULL, "file is larger than %d bytes: not loading it",
+                                MANIFEST_MAX_BYTES);
+        }
+        if (prescan(m, data, size) < 0) {
+                m->rejected = true;
+                return 0;
+        }
+
+        Parser p = { .m = m, .data = data, .end = data + size, .pos = data, .cur_model = -1 };
+        int r = ini_parse_stream(reader, &p, handler, &p);
+        if (r > 0) {
+                m->rejected = true;
+                (void) diag_add(m, DIAG_ERROR, (unsigned) r, NULL,
+                                "syntax error: expected '[section]', 'key = value', a comment or a blank line");
+        } else if (r < 0) {
+                m->rejected = true;
+                (void) diag_add(m, DIAG_ERROR, 0, NULL, "could not parse: out of memory");
+        }
+        if (!m->rejected && finish(&p) < 0)
+                m->rejected = true;
+
+        for (size_t i = 0; i < p.n_models; i++)
+                model_done(&p.models[i]);
+        free(p.models);
+        free(p.section);
+        if (m->rejected) {
+                for (size_t i = 0; i < m->n_models; i++)
+                        model_done(&m->models[i]);
+                free(m->models);
+                m->models = NULL;
+                m->n_models = 0;
+        }
+        return generation_default(m);
+}
+
+int manifest_load(const char *path, Manifest **ret) {
+        _cleanup_free_ char *data = NULL;
+        size_t size = 0;
+        int r = read_full_file(path, MANIFEST_MAX_BYTES, &data, &size);
+        if (r < 0) {
+                Manifest *m = calloc(1, sizeof(Manifest));
+                *ret = m;
+                if (!m)
+                        return -ENOMEM;
+                m->path = strdup(path);
+                m->rejected = true;
+                if (r == -EFBIG)
+                        (void) diag_add(m, DIAG_ERROR, 0, NULL, "file is larger than %d bytes: not loading it",
+                                        MANIFEST_MAX_BYTES);
+                else if (r == -EISDIR)
+                        (void) diag_add(m, DIAG_ERROR, 0, NULL, "is a directory, not a manifest file");
+                else if (r == -EBADFD)
+                        (void) diag_add(m, DIAG_ERROR, 0, NULL,
+                                        "is not a regular file (a FIFO, socket or device): not reading it");
+                else if (r != -ENOENT)
+                        (void) diag_add(m, DIAG_ERROR, 0, NULL, "cannot read: %s", strerror(-r));
+                return r == -EFBIG || r == -EISDIR || r == -EBADFD ? 0 : r;
+        }
+        return parse_internal(path, realpath(path, NULL), data, size, ret);
+}
+
+int manifest_parse(const char *path, const char *data, size_t size, Manifest **ret) {
+        return parse_internal(path, NULL, data, size, ret);
+}
+
+const Model *manifest_find(const Manifest *m, const char *name) {
+        Model key = { .name = (char *) name };
+        return m->n_models ? bsearch(&key, m->models, m->n_models, sizeof(Model), model_cmp) : NULL;
+}
+
+size_t manifest_count_errors(const Manifest *m) {
+        size_t n = 0;
+        for (size_t i = 0; i < m->n_diags; i++)
+                n += m->diags[i].level == DIAG_ERROR;
+        return n;
+}
+
+void manifest_print_diags(const Manifest *m, void *file) {
+        FILE *f = file;
+        for (size_t i = 0; i < m->n_diags; i++) {
+                const Diag *d = &m->diags[i];
+                const char *lvl = d->level == DIAG_ERROR ? "error" : "warning";
+                if (d->line)
+                        fprintf(f, "%s:%u: %s: %s\n", m->path, d->line, lvl, d->message);
+                else
+                        fprintf(f, "%s: %s: %s\n", m->path, lvl, d->message);
+        }
+}
+
+void manifest_log_diags(const Manifest *m) {
+        for (size_t i = 0; i < m->n_diags; i++) {
+                const Diag *d = &m->diags[i];
+                int lvl = d->level == DIAG_ERROR ? LOG_ERR : LOG_WARNING;
+                if (d->line)
+                        log_internal(lvl, 0, "%s:%u: %s", m->path, d->line, d->message);
+                else
+                        log_internal(lvl, 0, "%s: %s", m->path, d->message);
+        }
+}

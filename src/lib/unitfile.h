@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit-file text: escaping (systemd.syntax(7), systemd.service(5) "Command lines") and the
+ * drop-ins the generator writes. Pure functions, so tests can compare exact text. */
+#pragma once
+
+#include <stddef.h>
+
+#include "manifest.h"
+#include "paths.h"
+
+#define GENERATOR_NAME "deferred-builds-generator"
+
+/* A growable string buffer. */
+typedef struct Buf {
+        char *s;
+        size_t len, alloc;
+        int error; /* first -errno seen; later appends are no-ops */
+} Buf;
+void buf_puts(Buf *b, const char *s);
+void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_free(Buf *b);
+
+/* Appends s as one double-quoted word for ExecStart=: backslash and double quote are
+ * backslash-escaped, '%' becomes "%%" (specifiers) and '$' becomes "$$" (variable
+ * expansion). Input must be printable (validated before). */
+void buf_put_exec_word(Buf *b, const char *s);
+/* Appends s double-quoted for Environment=: as above but '$' stays literal (systemd does
+ * not expand variables in Environment=). */
+void buf_put_env_word(Buf *b, const char *s);
+/* Appends s with '%' doubled, for settings that expand specifiers on the raw value. */
+void buf_put_specifier_escaped(Buf *b, const char *s);
+
+/* Text of generated files. `source` is the manifest path shown as SourcePath=. */
+int unit_template_dropin(Scope scope, const char *manifest_real, const char *state_dir, const char *source,
+                         char **ret);
+int unit_realise_dropin(const Model *md, const char *source, char **ret);
+int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **ret);
+/* The dynamic user name a system-scope server runs as when the model sets no user=:
+ * "dserve-NAME" when that fits systemd's 31-character limit, else "dserve-" and a hash. */
+void serve_user_name(const char *model, char out[32]);

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the Debian packages the build, the tests and the demo need, only when missing.
+# Safe to run as often as you like; does nothing when everything is there.
+set -eu
+pkgs="build-essential pkg-config libsystemd-dev libinih-dev libcmocka-dev nix-bin clang libclang-rt-14-dev perl strace util-linux procps curl psmisc"
+missing=""
+for p in $pkgs; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+        echo "deps: missing Debian packages:$missing; run 'make deps' as root or install them" >&2
+        exit 1
+fi
+echo "deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >&2

@@ -1,0 +1,100 @@
+# shellcheck shell=bash
+# A real systemd 252 user manager in private mount and PID namespaces (shared/HARNESS.md),
+# with this build's generator installed as a user generator and its units in the manager's
+# runtime unit path. Nothing leaks to the host: /run is a private tmpfs, and every process
+# started here dies with the namespace when the suite's shell (its PID 1) exits.
+#
+# Use:   . tests/lib/harness.sh; harness_enter "$@"   (re-executes the suite in namespaces)
+#        harness_start      start the manager (environment: DEFERRED_BUILDS_* set before)
+#        harness_reload     daemon-reload (runs the generator again)
+#        harness_stop       stop the manager and wait for it
+# Never starts systemd --system; only stops processes it started.
+
+: "${TOP:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${ABS_BUILD:=$TOP/build}"
+export TOP ABS_BUILD
+
+harness_enter() {
+        if [ -z "${DB_HARNESS_NS:-}" ]; then
+                export DB_HARNESS_NS=1
+                exec unshare --mount --propagation private --pid --fork --mount-proc \
+                        bash "$0" "$@"
+        fi
+        mount -t tmpfs -o mode=0755 tmpfs /run
+        mkdir -p /run/systemd/system /run/user/0 /run/systemd/user-generators
+        chmod 0700 /run/user/0
+        export XDG_RUNTIME_DIR=/run/user/0
+        export NIX_REMOTE=daemon
+        HARNESS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/deferred-builds-test.XXXXXX")
+        export HARNESS_TMP
+        export DEFERRED_BUILDS_STATE_DIR="$HARNESS_TMP/state"
+        export DEFERRED_BUILDS_MANIFEST="$HARNESS_TMP/manifest.ini"
+        export XDG_CONFIG_HOME="$HARNESS_TMP/config"
+        mkdir -p "$XDG_CONFIG_HOME"
+        trap harness_exit EXIT
+}
+
+harness_exit() {
+        local rc=$?
+        harness_stop
+        if [ -n "${HARNESS_KEEP:-}" ]; then
+                echo "# kept $HARNESS_TMP" >&2
+        else
+                rm -rf "$HARNESS_TMP"
+        fi
+        exit $rc
+}
+
+harness_install() {
+        install -m 0755 "$ABS_BUILD/deferred-builds-generator" /run/systemd/user-generators/
+        mkdir -p /run/user/0/systemd/user
+        find "$ABS_BUILD/units-local" -maxdepth 1 -type f -exec cp {} /run/user/0/systemd/user/ \;
+}
+
+HARNESS_MGR_PID=""
+harness_start() {
+        harness_install
+        /lib/systemd/systemd --user >"$HARNESS_TMP/manager.log" 2>&1 &
+        HARNESS_MGR_PID=$!
+        local st
+        for _ in $(seq 1 200); do
+                st=$(systemctl --user is-system-running 2>/dev/null)
+                case "$st" in running | degraded | starting) return 0 ;; esac
+                sleep 0.05
+        done
+        echo "# user manager did not come up: ${st:-no answer}" >&2
+        sed 's/^/# /' "$HARNESS_TMP/manager.log" >&2
+        return 1
+}
+
+harness_reload() {
+        systemctl --user daemon-reload
+}
+
+harness_stop() {
+        [ -n "$HARNESS_MGR_PID" ] || return 0
+        timeout 30 systemctl --user exit >/dev/null 2>&1
+        for _ in $(seq 1 300); do
+                kill -0 "$HARNESS_MGR_PID" 2>/dev/null || break
+                sleep 0.1
+        done
+        kill -KILL "$HARNESS_MGR_PID" 2>/dev/null
+        wait "$HARNESS_MGR_PID" 2>/dev/null
+        HARNESS_MGR_PID=""
+}
+
+# wait_for SECONDS COMMAND...: polls every 100 ms until COMMAND succeeds.
+wait_for() {
+        local limit=$1
+        shift
+        local end=$((SECONDS + limit))
+        while [ $SECONDS -le $end ]; do
+                "$@" >/dev/null 2>&1 && return 0
+                sleep 0.1
+        done
+        return 1
+}
+
+unit_prop() { # unit_prop UNIT PROPERTY
+        systemctl --user show -P "$2" "$1" 2>/dev/null
+}
