@@ -487,7 +487,6 @@ static int model_cmp(const void *a, const void *b) {
 
 static int finish(Parser *p) {
         Manifest *m = p->m;
-        int r;
 
         if (p->too_many)
                 return diag_add(m, DIAG_ERROR, 0, NULL,
@@ -528,12 +527,12 @@ static int finish(Parser *p) {
                         p->models[k++] = p->models[i];
         }
         p->n_models = k;
-        qsort(p->models, k, sizeof(Model), model_cmp);
+        if (k > 0)
+                qsort(p->models, k, sizeof(Model), model_cmp);
         m->models = TAKE_PTR(p->models);
         m->n_models = k;
         p->n_models = 0;
-        r = 0;
-        return r;
+        return 0;
 }
 
 static int generation_default(Manifest *m) {
@@ -588,6 +587,14 @@ static int parse_internal(const char *path, char *real_path, const char *data, s
                 model_done(&p.models[i]);
         free(p.models);
         free(p.section);
+        /* Report in file order (checks made at the end of a section are added late). A
+         * stable insertion sort: the list is short and nearly sorted. */
+        for (size_t i = 1; i < m->n_diags; i++)
+                for (size_t j = i; j > 0 && m->diags[j - 1].line > m->diags[j].line; j--) {
+                        Diag t = m->diags[j];
+                        m->diags[j] = m->diags[j - 1];
+                        m->diags[j - 1] = t;
+                }
         if (m->rejected) {
                 for (size_t i = 0; i < m->n_models; i++)
                         model_done(&m->models[i]);

@@ -191,11 +191,9 @@ int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **r
         }
         if (md->memory_max)
                 buf_printf(&b, "MemoryMax=%s\n", md->memory_max);
-        if (md->cpu_quota) {
-                buf_puts(&b, "CPUQuota=");
-                buf_put_specifier_escaped(&b, md->cpu_quota);
-                buf_puts(&b, "\n");
-        }
+        /* CPUQuota= takes no specifiers: "200%" must stay as it is (validated digits + '%'). */
+        if (md->cpu_quota)
+                buf_printf(&b, "CPUQuota=%s\n", md->cpu_quota);
         if (md->n_device_allow > 0) {
                 /* A device list replaces PrivateDevices= with an explicit allow list. */
                 buf_puts(&b, "PrivateDevices=no\nDevicePolicy=closed\n");
