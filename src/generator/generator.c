@@ -22,7 +22,9 @@
 #include "util.h"
 #include "validate.h"
 
-#define DROPIN_NAME "50-deferred-builds.conf"
+/* Different names: an instance drop-in masks a template drop-in of the same name. */
+#define TEMPLATE_DROPIN_NAME "40-deferred-builds-manifest.conf"
+#define DROPIN_NAME "50-deferred-builds-model.conf"
 
 static const char *const templates[] = {
         "deferred-realise@.service",
@@ -31,9 +33,9 @@ static const char *const templates[] = {
         "deferred-builds-reconcile.service",
 };
 
-static int write_dropin(int dirfd, const char *unit, const char *text) {
+static int write_dropin(int dirfd, const char *unit, const char *name, const char *text) {
         _cleanup_free_ char *dir = strjoin(unit, ".d");
-        _cleanup_free_ char *path = strjoin(unit, ".d/" DROPIN_NAME);
+        _cleanup_free_ char *path = strjoin(unit, ".d/", name);
         if (!dir || !path)
                 return log_oom();
         if (mkdirat(dirfd, dir, 0755) < 0 && errno != EEXIST)
@@ -79,7 +81,7 @@ static int generate(const Manifest *m, Scope scope, int dirfd) {
         if (r < 0)
                 return log_oom();
         for (size_t i = 0; i < ELEMENTSOF(templates); i++)
-                if ((r = write_dropin(dirfd, templates[i], tmpl)) < 0)
+                if ((r = write_dropin(dirfd, templates[i], TEMPLATE_DROPIN_NAME, tmpl)) < 0)
                         return r;
 
         const char *wanted_by = scope == SCOPE_USER ? "default.target" : "multi-user.target";
@@ -96,7 +98,8 @@ static int generate(const Manifest *m, Scope scope, int dirfd) {
                 _cleanup_free_ char *rtext = NULL, *stext = NULL;
                 if (unit_realise_dropin(md, source, &rtext) < 0 || unit_serve_dropin(md, scope, source, &stext) < 0)
                         return log_oom();
-                if ((r = write_dropin(dirfd, realise, rtext)) < 0 || (r = write_dropin(dirfd, serve, stext)) < 0)
+                if ((r = write_dropin(dirfd, realise, DROPIN_NAME, rtext)) < 0 ||
+                    (r = write_dropin(dirfd, serve, DROPIN_NAME, stext)) < 0)
                         return r;
                 if ((r = add_wants(dirfd, "deferred-builds.target", serve, "deferred-serve@.service")) < 0)
                         return r;

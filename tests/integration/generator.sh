@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The generator under a real systemd 252 user manager: after start and after every
+# daemon-reload, each model's two units are loaded from the shipped templates plus the
+# generated drop-ins, linked by Requires=/After=, wanted by deferred-builds.target; a bad
+# model is absent and the good ones present. Also: the generator opens no socket and
+# executes nothing (strace).
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/tap.sh
+. tests/lib/harness.sh
+harness_enter "$@"
+
+DRV=/nix/store/wvfqywd4bwvl3m6rrc9y3vca4k0piz57-tiny-model.drv
+write_manifest() { # write_manifest NAME...   ("bad" names get a bad drv)
+        {
+                printf '[deferred-builds]\nversion = 1\ngeneration = gen-test\n'
+                for n in "$@"; do
+                        case $n in
+                        bad*) printf '\n[model.%s]\ndrv = /tmp/not-in-store.drv\nexec = /bin/sleep\n' "$n" ;;
+                        *) printf '\n[model.%s]\ndrv = %s\nexec = /bin/sleep\narg = infinity\n' "$n" "$DRV" ;;
+                        esac
+                done
+        } >"$DEFERRED_BUILDS_MANIFEST.tmp"
+        mv "$DEFERRED_BUILDS_MANIFEST.tmp" "$DEFERRED_BUILDS_MANIFEST"
+}
+
+write_manifest alpha bad-one beta
+harness_start || { tap_result 1 "user manager starts"; tap_done; exit 1; }
+tap_result 0 "user manager starts with the generator installed"
+
+wants=$(unit_prop deferred-builds.target Wants | tr ' ' '\n' | sort | tr '\n' ' ')
+is "$wants" "deferred-serve@alpha.service deferred-serve@beta.service " "target wants exactly the good models' serve units"
+for m in alpha beta; do
+        is "$(unit_prop deferred-serve@$m.service LoadState)" loaded "serve unit of $m is loaded"
+        is "$(unit_prop deferred-realise@$m.service LoadState)" loaded "realise unit of $m is loaded"
+        like "$(unit_prop deferred-serve@$m.service Requires)" "(^| )deferred-realise@$m.service( |$)" "serve of $m Requires= its realise unit"
+        like "$(unit_prop deferred-serve@$m.service After)" "(^| )deferred-realise@$m.service( |$)" "serve of $m is After= its realise unit"
+        like "$(unit_prop deferred-serve@$m.service ExecStart)" "path=/bin/sleep ; argv\[\]=/bin/sleep infinity" "serve of $m runs the manifest's command"
+        like "$(unit_prop deferred-serve@$m.service Environment)" "DEFERRED_MODEL_PATH=/run/user/0/deferred-builds/models/$m" "serve of $m gets its model path"
+        like "$(unit_prop deferred-realise@$m.service Environment)" "DEFERRED_MODEL_DRV=$DRV" "realise of $m shows its derivation"
+        like "$(unit_prop deferred-realise@$m.service Environment)" "DEFERRED_BUILDS_SCOPE=user" "realise of $m runs in user scope"
+        is "$(unit_prop deferred-realise@$m.service Type)" oneshot "realise of $m is a oneshot"
+        is "$(unit_prop deferred-realise@$m.service RemainAfterExit)" yes "realise of $m remains active after it exits"
+        like "$(unit_prop deferred-serve@$m.service SourcePath)" "manifest.ini$" "serve of $m names the manifest as SourcePath="
+done
+is "$(unit_prop deferred-serve@bad-one.service ExecStart)" "" "the bad model has no serve command (its drop-in was not written)"
+unlike "$(unit_prop deferred-builds.target After)" "deferred-(serve|realise)@" "the target is not ordered after any model unit (never waits for training)"
+like "$(unit_prop default.target Wants)" "deferred-builds-reconcile.service" "the default target wants the reconcile unit"
+unlike "$(unit_prop default.target Wants)" "deferred-builds.target|deferred-(serve|realise)@" "the default target pulls no model unit into the boot transaction"
+
+# A new manifest: beta removed, gamma added; the manager picks it up at daemon-reload.
+write_manifest alpha gamma
+harness_reload
+wants=$(unit_prop deferred-builds.target Wants | tr ' ' '\n' | sort | tr '\n' ' ')
+is "$wants" "deferred-serve@alpha.service deferred-serve@gamma.service " "after daemon-reload the target wants the new set of models"
+is "$(unit_prop deferred-serve@beta.service ExecStart)" "" "the removed model's serve unit lost its command"
+like "$(unit_prop deferred-serve@gamma.service Requires)" "deferred-realise@gamma.service" "the added model is wired up"
+
+# A manifest the generator must reject keeps nothing.
+printf '[deferred-builds]\nversion = 1\nnot an ini line\n' >"$DEFERRED_BUILDS_MANIFEST"
+harness_reload
+is "$(unit_prop deferred-builds.target Wants)" "" "a rejected manifest yields no model units"
+like "$(cat "$HARNESS_TMP/manager.log")" "manifest.ini:3: syntax error" "the rejection reaches the manager's log with file and line"
+
+# The manifest vanishes: no units, no error.
+rm -f "$DEFERRED_BUILDS_MANIFEST"
+harness_reload
+is "$(unit_prop deferred-builds.target Wants)" "" "no manifest: no model units"
+is "$(systemctl --user is-system-running)" running "the manager is running (generator failures never degrade it)"
+
+# strace: no socket, no exec, no fork.
+if command -v strace >/dev/null; then
+        write_manifest alpha beta
+        mkdir -p "$HARNESS_TMP/strace-out"
+        SYSTEMD_SCOPE=user ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o "$HARNESS_TMP/strace.log" -e trace=%network,execve,execveat,fork,vfork,clone,clone3 \
+                "$ABS_BUILD/deferred-builds-generator" "$HARNESS_TMP/strace-out" 2>/dev/null
+        calls=$(grep -cvE '^[0-9]+ +(\+\+\+|---)' "$HARNESS_TMP/strace.log")
+        is "$calls" 1 "strace: the generator makes exactly one traced call (its own execve)"
+        unlike "$(cat "$HARNESS_TMP/strace.log")" "socket\(|connect\(|clone|fork" "strace: no socket, connect, fork or clone"
+else
+        skip "strace: no socket, no exec" "strace not installed"
+fi
+tap_done
