@@ -1,0 +1,406 @@
+# SPDX-License-Identifier: MIT
+#
+# NixOS module for deferred-builds: declare ML models as Nix derivations; the system closure
+# carries only each model's .drv, and systemd trains ("realises") the models in the
+# background after a switch or boot, then serves them. `nixos-rebuild switch` never trains.
+# Usage: docs/nixos.md. Manifest logic and its validation: ./manifest.nix (pure, tested with
+# Debian's Nix in tests/nix/).
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib)
+    any
+    attrValues
+    literalExpression
+    mapAttrs
+    mapAttrsToList
+    mkEnableOption
+    mkIf
+    mkMerge
+    mkOption
+    types
+    ;
+
+  cfg = config.services.deferred-builds;
+  opt = "services.deferred-builds";
+
+  # An option of a model defaults to the same option under `defaults`; under `defaults`
+  # itself it defaults to `fallback`.
+  inherited =
+    inModel: path: fallback:
+    if inModel then
+      {
+        default = lib.attrByPath path fallback cfg.defaults;
+        defaultText = literalExpression "config.${opt}.defaults.${lib.concatStringsSep "." path}";
+      }
+    else
+      { default = fallback; };
+
+  trustNote = ''
+    Setting it needs the realise unit's user (`deferred-builds`) to be a trusted Nix user:
+    the module adds it to {option}`nix.settings.trusted-users` (see
+    {option}`${opt}.trustRealiseUser`).
+  '';
+
+  realiseOptions = inModel: {
+    maxSilentTime = mkOption {
+      type = types.nullOr types.ints.unsigned;
+      example = 3600;
+      description = ''
+        Seconds a training may go without printing anything before Nix stops it (Nix's
+        `max-silent-time`). `null` keeps the daemon's setting.
+      '';
+    } // inherited inModel [ "realise" "maxSilentTime" ] null;
+
+    timeout = mkOption {
+      type = types.nullOr types.ints.unsigned;
+      example = 86400;
+      description = ''
+        Seconds a training may take in all before Nix stops it (Nix's `timeout`). `null`
+        keeps the daemon's setting.
+      '';
+    } // inherited inModel [ "realise" "timeout" ] null;
+
+    builders = mkOption {
+      type = types.nullOr types.str;
+      example = "ssh://gpu-box x86_64-linux /etc/nix/gpu-box.key 8 1 big-parallel,cuda";
+      description = ''
+        Nix `builders` for this training, e.g. a remote machine with a GPU. Separate machines
+        with `;` (no space before it: the manifest cannot hold newlines, and its parser reads
+        ` ;` as a comment). `null` keeps the daemon's builders.
+
+        ${trustNote}
+      '';
+    } // inherited inModel [ "realise" "builders" ] null;
+
+    substituters = mkOption {
+      type = types.listOf types.str;
+      example = [ "https://models.example.org" ];
+      description = ''
+        Extra binary caches to fetch an already trained model from, one URL an element.
+
+        ${trustNote} Alternatively list the URLs in
+        {option}`nix.settings.trusted-substituters` and set {option}`${opt}.trustRealiseUser`
+        to `false`: the daemon accepts trusted substituters from any user.
+      '';
+    } // inherited inModel [ "realise" "substituters" ] [ ];
+
+    trustedPublicKeys = mkOption {
+      type = types.listOf types.str;
+      example = [ "models.example.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=" ];
+      description = ''
+        Keys whose signatures make paths from {option}`substituters` acceptable.
+
+        ${trustNote}
+      '';
+    } // inherited inModel [ "realise" "trustedPublicKeys" ] [ ];
+
+    buildersUseSubstitutes = mkOption {
+      type = types.nullOr types.bool;
+      example = true;
+      description = ''
+        Whether remote builders fetch dependencies from their own caches (Nix's
+        `builders-use-substitutes`). `null` keeps the daemon's setting.
+
+        ${trustNote}
+      '';
+    } // inherited inModel [ "realise" "buildersUseSubstitutes" ] null;
+  };
+
+  serveResourceOptions = inModel: {
+    user = mkOption {
+      type = types.nullOr types.str;
+      example = "llm";
+      description = ''
+        User the serve unit runs as. `null` runs it as a dynamic user (systemd
+        `DynamicUser=`). A named user must exist, e.g. in {option}`users.users`.
+      '';
+    } // inherited inModel [ "user" ] null;
+
+    memoryMax = mkOption {
+      type = types.nullOr types.str;
+      example = "16G";
+      description = ''
+        Memory limit of the serve unit (systemd `MemoryMax=`): bytes with an optional K, M,
+        G, T, P or E suffix, a percentage, or `infinity`. `null`: no limit.
+      '';
+    } // inherited inModel [ "memoryMax" ] null;
+
+    cpuQuota = mkOption {
+      type = types.nullOr types.str;
+      example = "400%";
+      description = ''
+        CPU time of the serve unit (systemd `CPUQuota=`), as a percentage of one CPU.
+        `null`: no limit.
+      '';
+    } // inherited inModel [ "cpuQuota" ] null;
+
+    deviceAllow = mkOption {
+      type = types.listOf types.str;
+      example = [
+        "/dev/nvidia0 rw"
+        "char-nvidia-uvm rw"
+      ];
+      description = ''
+        Devices the serve unit may use (systemd `DeviceAllow=`), e.g. GPUs: a device node or
+        a `char-`/`block-` class, optionally followed by a space and `r`, `w` and/or `m`.
+      '';
+    } // inherited inModel [ "deviceAllow" ] [ ];
+  };
+
+  modelModule =
+    { name, ... }:
+    {
+      options = {
+        model = mkOption {
+          type = types.package;
+          example = literalExpression "pkgs.callPackage ./models/llm.nix { }";
+          description = ''
+            The derivation that trains the model. Only its `.drv` (with the `.drv`s and
+            sources it needs) goes into the system closure; the system units build it after
+            the switch. Name it by `$DEFERRED_MODEL_PATH` in the serve program, never by
+            interpolating it (`"''${model}/weights"` in {option}`serve.command` would make
+            `nixos-rebuild` train it, and is rejected).
+          '';
+        };
+
+        output = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "weights";
+          description = ''
+            The output of {option}`model` to serve. `null`: the output {option}`model`
+            selects, as `"''${model}"` would (`pkgs.foo.weights` selects `weights`, a plain
+            derivation its first output, usually `out`).
+          '';
+        };
+
+        serve = {
+          command = mkOption {
+            type = types.nonEmptyListOf types.str;
+            example = literalExpression ''
+              [
+                (lib.getExe' pkgs.llama-cpp "llama-server")
+                "--port"
+                "8080"
+              ]
+            '';
+            description = ''
+              The program that serves the model (an absolute path, usually in the store) and
+              its arguments, one element each. The program finds the trained model at
+              `$DEFERRED_MODEL_PATH` (`/run/deferred-builds/models/${name}`, swapped
+              atomically when a retrained model is ready). Arguments are not expanded by a
+              shell; a program that needs the path on its command line can be wrapped,
+              e.g. with `pkgs.writeShellScript`.
+            '';
+          };
+
+          environment = mkOption {
+            type = types.attrsOf types.str;
+            default = { };
+            example = {
+              OMP_NUM_THREADS = "8";
+            };
+            description = ''
+              Environment of the serve program, added to
+              {option}`${opt}.defaults.serve.environment` (a variable set here wins).
+              `DEFERRED_MODEL_PATH` is set by the unit.
+            '';
+          };
+        };
+
+        realise = realiseOptions true;
+      } // serveResourceOptions true;
+    };
+
+  manifest = import ./manifest.nix {
+    models = mapAttrs (_: m: {
+      drv = m.model;
+      output = if m.output != null then m.output else m.model.outputName or "out";
+      inherit (m)
+        user
+        memoryMax
+        cpuQuota
+        deviceAllow
+        ;
+      serve = {
+        inherit (m.serve) command;
+        environment = cfg.defaults.serve.environment // m.serve.environment;
+      };
+      realise = {
+        inherit (m.realise)
+          maxSilentTime
+          timeout
+          builders
+          substituters
+          trustedPublicKeys
+          buildersUseSubstitutes
+          ;
+      };
+    }) cfg.models;
+    optionPrefix = "${opt}.models";
+    drvOption = "model";
+    inherit (pkgs) writeText;
+  };
+
+  # Per-model settings the daemon only accepts from a trusted user (untrusted clients may set
+  # max-silent-time, timeout and substituters listed in trusted-substituters).
+  needsTrust = any (
+    m:
+    m.realise.builders != null
+    || m.realise.substituters != [ ]
+    || m.realise.trustedPublicKeys != [ ]
+    || m.realise.buildersUseSubstitutes != null
+  ) (attrValues cfg.models);
+
+  realiseUnit = {
+    environment.DEFERRED_BUILDS_NIX_STORE = "${config.nix.package}/bin/nix-store";
+    restartIfChanged = false;
+    overrideStrategy = "asDropin";
+  };
+
+  activate = "${cfg.package}/libexec/deferred-builds/deferred-builds-activate";
+  cli = "${cfg.package}/bin/deferred-builds";
+in
+{
+  options.services.deferred-builds = {
+    enable = mkEnableOption "deferred-builds, which trains (realises) the declared models in the background after a switch or boot and then serves them, so that `nixos-rebuild switch` never waits for a training";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.callPackage ../package.nix { };
+      defaultText = literalExpression "pkgs.callPackage <deferred-builds/package.nix> { }";
+      description = ''
+        The deferred-builds package: its systemd generator, unit templates, the
+        `deferred-builds` command and the activation helper.
+      '';
+    };
+
+    models = mkOption {
+      type = types.attrsOf (types.submodule modelModule);
+      default = { };
+      example = literalExpression ''
+        {
+          llm = {
+            model = pkgs.callPackage ./models/llm.nix { };
+            serve.command = [
+              (lib.getExe pkgs.my-llm-server)
+              "--port"
+              "8080"
+            ];
+            realise.timeout = 86400;
+            memoryMax = "16G";
+            deviceAllow = [ "/dev/nvidia0 rw" ];
+          };
+        }
+      '';
+      description = ''
+        The models, by name. A name is 1 to 64 characters from `A-Z`, `a-z`, `0-9`, `_` and
+        `-`, starting with a letter or a digit; it names the units
+        (`deferred-serve@NAME.service`) and files. Names that differ only in case are
+        rejected: they are distinct units, but not to people, nor on a case-insensitive state
+        directory.
+      '';
+    };
+
+    defaults = {
+      realise = realiseOptions false;
+      serve.environment = mkOption {
+        type = types.attrsOf types.str;
+        default = { };
+        example = {
+          HF_HUB_OFFLINE = "1";
+        };
+        description = "Environment of every serve program (a model's own variables win).";
+      };
+    } // serveResourceOptions false;
+
+    trustRealiseUser = mkOption {
+      type = types.bool;
+      default = needsTrust;
+      defaultText = literalExpression "true if any model sets realise.builders, realise.substituters, realise.trustedPublicKeys or realise.buildersUseSubstitutes";
+      description = ''
+        Whether to add `deferred-builds`, the (dynamic) user the realise units run as, to
+        {option}`nix.settings.trusted-users`. The daemon ignores per-model `builders`,
+        `trusted-public-keys` and `builders-use-substitutes`, and substituters not listed
+        in {option}`nix.settings.trusted-substituters`, from an untrusted user.
+
+        A trusted user can make the daemon accept unsigned store paths, which is as good
+        as root. Only the realise units run as this user; leave this `false` and use
+        {option}`nix.settings.trusted-substituters` when substituters are all a model needs.
+      '';
+    };
+  };
+
+  config = mkIf cfg.enable (mkMerge [
+    {
+      assertions = map (message: {
+        assertion = false;
+        inherit message;
+      }) manifest.errors;
+
+      warnings = mapAttrsToList (
+        name: m:
+        "${opt}.models.${name}.user = \"${toString m.user}\" is not declared in users.users; make sure the user exists, or set user = null for a dynamic user."
+      ) (lib.filterAttrs (_: m: m.user != null && !(config.users.users ? ${m.user})) cfg.models);
+
+      environment.etc."deferred-builds/manifest.ini".source = manifest.file;
+      environment.systemPackages = [ cfg.package ];
+
+      # TOPLEVEL/deferred-builds/manifest.ini names every generation's manifest, so the
+      # activation helper and `deferred-builds prune` find what each live generation needs
+      # (docs/DESIGN.md, "Generation identity").
+      system.systemBuilderCommands = ''
+        mkdir -p $out/deferred-builds
+        ln -s ${manifest.file} $out/deferred-builds/manifest.ini
+      '';
+
+      # The generator (lib/systemd/system-generators), the unit templates and
+      # deferred-builds.target come from the package.
+      systemd.packages = [ cfg.package ];
+
+      # switch-to-configuration never restarts or stops generated units: a change of the
+      # manifest restarts this static unit instead, which retrains changed models and stops
+      # removed ones (docs/DESIGN.md, "Units").
+      systemd.services.deferred-builds-reconcile = {
+        wantedBy = [ "multi-user.target" ];
+        restartTriggers = [ manifest.file ];
+        overrideStrategy = "asDropin";
+      };
+
+      # The realise units run nix-store against nix-daemon: the one of the configured Nix,
+      # not whatever /run/current-system points at during a switch. A switch must never
+      # restart them: that would start a training over.
+      systemd.services."deferred-realise@" = realiseUnit;
+      systemd.services."deferred-retrain@" = realiseUnit;
+
+      # Prunes the GC-root folders of deleted generations; never fails the activation.
+      # After specialfs: /run and /proc are mounted.
+      system.activationScripts.deferred-builds = {
+        text = ''
+          ${activate} --system-config "$systemConfig" || true
+        '';
+        deps = [ "specialfs" ];
+      };
+    }
+
+    # Drop the roots of deleted generations before collecting, so their models go in the
+    # same run. "-": a failed prune only keeps some models one more GC; it must not stop it.
+    (mkIf config.nix.gc.automatic {
+      systemd.services.nix-gc.serviceConfig.ExecStartPre = [ "-${cli} prune" ];
+    })
+
+    (mkIf cfg.trustRealiseUser {
+      # "root" too: defining trusted-users replaces the default of NixOS versions that set
+      # it as the option's default.
+      nix.settings.trusted-users = [
+        "root"
+        "deferred-builds"
+      ];
+    })
+  ]);
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The NixOS module, evaluated by nixpkgs' real module system (lib.evalModules) with stub
+# declarations of the NixOS options it sets: manifest in /etc and in the toplevel, generator
+# and units through systemd.packages, reconcile restarted when the manifest changes, the
+# activation helper, prune before automatic GC, trusted-users only when needed, assertions.
+#
+# Needs NIXPKGS_LIB: nixpkgs' lib directory (or a nixpkgs checkout that has lib/). Without
+# it every check is skipped; this machine has no nixpkgs.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/tap.sh
+. tests/nix/helpers.bash
+
+checks=(
+        "the module evaluates with all options and has no failed assertions"
+        "the manifest is /etc/deferred-builds/manifest.ini and TOPLEVEL/deferred-builds/manifest.ini"
+        "the manifest text merges defaults into models"
+        "the manifest keeps the models' .drv files, never their outputs"
+        "the generator and unit templates come from systemd.packages"
+        "deferred-builds-reconcile is restarted when the manifest changes"
+        "realise and retrain units run the configured nix-store and are never restarted by a switch"
+        "the activation script runs the helper and never fails"
+        "automatic GC prunes first; trusted-users only when a model needs it"
+        "disabled adds nothing; assertions carry manifest.nix messages"
+)
+
+lib_dir=${NIXPKGS_LIB:-}
+if [ -n "$lib_dir" ] && [ -e "$lib_dir/lib/default.nix" ] && [ ! -e "$lib_dir/modules.nix" ]; then
+        lib_dir=$lib_dir/lib
+fi
+if [ -z "$lib_dir" ]; then
+        for c in "${checks[@]}"; do skip "$c" "NIXPKGS_LIB not set"; done
+        tap_done
+        exit
+fi
+if [ ! -e "$lib_dir/modules.nix" ]; then
+        tap_result 1 "NIXPKGS_LIB points at nixpkgs' lib directory" "no modules.nix in $lib_dir"
+        tap_done
+        exit
+fi
+lib_dir=$(cd "$lib_dir" && pwd)
+if [ -e "$lib_dir/minver.nix" ]; then
+        need=$(nix eval --impure --raw --file "$lib_dir/minver.nix")
+        if [ "$(nix eval --impure --expr "builtins.compareVersions builtins.nixVersion \"$need\"")" = -1 ]; then
+                for c in "${checks[@]}"; do skip "$c" "nixpkgs lib at $lib_dir needs Nix >= $need"; done
+                tap_done
+                exit
+        fi
+fi
+
+fx=tests/nix/fixtures/module-eval.nix
+ev() { # ev CASE ATTR -> JSON
+        nix eval --impure --json --expr "(import ./$fx { nixpkgsLib = \"$lib_dir\"; case = \"$1\"; }).$2" 2>&1
+}
+raw() { # raw CASE ATTR -> string
+        nix eval --impure --raw --expr "(import ./$fx { nixpkgsLib = \"$lib_dir\"; case = \"$1\"; }).$2" 2>&1
+}
+json_str() { # a JSON string literal for a plain string without quotes or backslashes
+        printf '"%s"' "$1"
+}
+
+pkg=$(raw full packagePath)
+nixpkg=$(raw full nixPath)
+server=$(raw full llmServerPath)
+alpha_drv=$(raw full alphaDrv)
+beta_drv=$(raw full betaDrv)
+alpha_out=$(raw full alphaOut)
+beta_weights=$(raw full betaWeights)
+manifest=$(raw full manifestPath)
+
+# 1
+is "$(ev full failedAssertions)" "[]" "full: no failed assertions"
+is "$(ev full warnings)" "[]" "full: no warnings (the serve user is declared)"
+
+# 2
+like "$(ev full etcNames)" '"deferred-builds/manifest.ini"' "full: environment.etc has deferred-builds/manifest.ini"
+is "$(raw full manifestName)" "deferred-builds-manifest.ini" "full: the manifest's store name is deferred-builds-manifest.ini"
+is "$(raw full builderCommands)" "mkdir -p \$out/deferred-builds
+ln -s $manifest \$out/deferred-builds/manifest.ini" "full: systemBuilderCommands links TOPLEVEL/deferred-builds/manifest.ini to the manifest"
+
+# 3
+is "$(raw full manifestText)" "[deferred-builds]
+version = 1
+
+[model.embed]
+drv = $beta_drv
+output = weights
+out = $beta_weights
+exec = /run/current-system/sw/bin/embed-server
+environment = HF_HUB_OFFLINE=1
+environment = THREADS=1
+max-silent-time = 600
+timeout = 60
+cpu-quota = 200%
+
+[model.llm]
+drv = $alpha_drv
+out = $alpha_out
+exec = $server/bin/llm-server
+arg = --port
+arg = 8080
+environment = HF_HUB_OFFLINE=1
+environment = THREADS=8
+max-silent-time = 600
+timeout = 3600
+builders = ssh://gpu1 x86_64-linux
+user = llm
+memory-max = 16G
+cpu-quota = 200%" "full: the manifest text is exact (defaults merged, model values win)"
+is "$(ev full embedRealise.maxSilentTime)" "600" "full: a model inherits defaults.realise.maxSilentTime"
+is "$(ev full embedRealise.timeout)" "60" "full: a model's own realise.timeout wins over the default"
+
+# 4
+is "$(ev full "manifestTextContext.\"$alpha_drv\"")" '{"path":true}' "full: the manifest holds model llm's .drv as a plain path"
+is "$(ev full "manifestTextContext.\"$beta_drv\"")" '{"path":true}' "full: the manifest holds model embed's .drv as a plain path"
+is "$(ev full builderCommandsTrain)" "false" "full: nothing in the toplevel's builder commands depends on a model output"
+
+# 5
+is "$(ev full systemdPackages)" '["deferred-builds-0.1"]' "full: systemd.packages is the deferred-builds package"
+like "$(ev full systemPackages)" '"deferred-builds-0.1"' "full: the deferred-builds command is in environment.systemPackages"
+
+# 6
+is "$(ev full reconcile.wantedBy)" '["multi-user.target"]' "full: reconcile is wanted by multi-user.target"
+is "$(ev full reconcile.restartTriggers)" "[$(json_str "$manifest")]" "full: reconcile's restartTriggers is the manifest"
+is "$(raw full reconcile.overrideStrategy)" "asDropin" "full: reconcile is a drop-in over the packaged unit"
+
+# 7
+for u in realise retrain; do
+        is "$(raw full $u.nixStore)" "$nixpkg/bin/nix-store" "full: deferred-$u@ runs nix.package's nix-store (DEFERRED_BUILDS_NIX_STORE)"
+        is "$(ev full $u.restartIfChanged)" "false" "full: deferred-$u@ is never restarted by a switch"
+        is "$(raw full $u.overrideStrategy)" "asDropin" "full: deferred-$u@ is a drop-in over the packaged template"
+done
+
+# 8
+is "$(raw full activation.text)" "$pkg/libexec/deferred-builds/deferred-builds-activate --system-config \"\$systemConfig\" || true" "full: the activation script runs deferred-builds-activate --system-config \"\$systemConfig\" || true"
+is "$(ev full activation.deps)" '["specialfs"]' "full: the activation script runs after specialfs"
+
+# 9
+is "$(ev full gcPre)" "[$(json_str "-$pkg/bin/deferred-builds prune")]" "full: nix-gc runs deferred-builds prune first (failure tolerated)"
+is "$(ev full trustedUsers)" '["root","deferred-builds"]' "full: a model with builders makes deferred-builds a trusted user, root kept"
+is "$(ev plain gcPre)" "[]" "plain: no prune step without nix.gc.automatic"
+is "$(ev plain trustedUsers)" '["root"]' "plain: no model needs trust, trusted-users untouched"
+is "$(ev plain trustRealiseUser)" "false" "plain: trustRealiseUser defaults to false"
+is "$(ev plain warnings)" '["services.deferred-builds.models.embed.user = \"ghost\" is not declared in users.users; make sure the user exists, or set user = null for a dynamic user."]' "plain: an undeclared serve user is warned about"
+
+# 10
+is "$(ev disabled etcNames)" "[]" "disabled: no /etc entry"
+is "$(ev disabled serviceNames)" "[]" "disabled: no systemd services"
+is "$(ev disabled activationNames)" "[]" "disabled: no activation script"
+is "$(ev disabled systemdPackages)" "[]" "disabled: no systemd packages"
+is "$(ev context failedAssertions)" "[\"services.deferred-builds.models.llm.serve.command (element 2) depends on the output of this model's derivation ($alpha_drv); that would make nixos-rebuild train the model; use the DEFERRED_MODEL_PATH environment variable the serve unit gets instead.\"]" "context: \${model} in serve.command fails an assertion with the exact message"
+is "$(ev case-collision failedAssertions)" '["services.deferred-builds.models: the model names \"Embed\" and \"embed\" differ only in case; rename all but one (unit and file names tell them apart, but people and case-insensitive file systems do not)."]' "case-collision: names differing only in case fail an assertion"
+
+tap_done
