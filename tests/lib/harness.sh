@@ -58,7 +58,7 @@ harness_start() {
         HARNESS_MGR_PID=$!
         local st
         for _ in $(seq 1 200); do
-                st=$(systemctl --user is-system-running 2>/dev/null)
+                st=$(systemctl --user is-system-running 2>/dev/null) || true
                 case "$st" in running | degraded | starting) return 0 ;; esac
                 sleep 0.05
         done
@@ -73,13 +73,13 @@ harness_reload() {
 
 harness_stop() {
         [ -n "$HARNESS_MGR_PID" ] || return 0
-        timeout 30 systemctl --user exit >/dev/null 2>&1
+        timeout 30 systemctl --user exit >/dev/null 2>&1 || true
         for _ in $(seq 1 300); do
                 kill -0 "$HARNESS_MGR_PID" 2>/dev/null || break
                 sleep 0.1
         done
-        kill -KILL "$HARNESS_MGR_PID" 2>/dev/null
-        wait "$HARNESS_MGR_PID" 2>/dev/null
+        kill -KILL "$HARNESS_MGR_PID" 2>/dev/null || true
+        wait "$HARNESS_MGR_PID" 2>/dev/null || true
         HARNESS_MGR_PID=""
 }
 
