@@ -64,6 +64,8 @@ UNITS_LOCAL := $(UNIT_IN:units/%.in=$(BUILD)/units-local/%) $(UNIT_PLAIN:units/%
 ABS_BUILD := $(abspath $(BUILD))
 
 .PHONY: all check check-long check-unit demo bench fuzz install deps clean format tidy units
+# Keep object files of the one-file programs (examples) between builds.
+.SECONDARY:
 all: $(BINS) $(EXAMPLES) units
 units: $(UNITS_INST) $(UNITS_LOCAL)
 
