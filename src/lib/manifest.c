@@ -53,8 +53,26 @@ typedef struct Parser {
         bool saw_header, saw_version;
         unsigned version_line;
         bool too_many;
-        /* per-model, per-key first line, to report duplicates */
+        /* Open-addressing index of model names (index + 1, 0 = empty), so that finding a
+         * repeated section stays O(1) per section at 10,000 models. */
+        size_t *index;
+        size_t index_size;
 } Parser;
+
+static size_t name_hash(const char *s) {
+        size_t h = 1469598103934665603ULL;
+        for (; *s; s++)
+                h = (h ^ (unsigned char) *s) * 1099511628211ULL;
+        return h;
+}
+
+/* Returns the slot holding `name`, or the empty slot where it belongs. */
+static size_t *index_slot(Parser *p, const char *name) {
+        size_t mask = p->index_size - 1;
+        for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask)
+                if (p->index[i] == 0 || streq(p->models[p->index[i] - 1].name, name))
+                        return &p->index[i];
+}
 
 static int diag_add(Manifest *m, DiagLevel level, unsigned line, const char *model, const char *fmt, ...)
         _printf_(5, 6);
@@ -185,13 +203,23 @@ static int section_begin(Parser *p, const char *name, unsigned line) {
         }
 
         /* A model section, possibly a second one with the same name. */
-        for (size_t i = 0; i < p->n_models; i++)
-                if (streq(p->models[i].name, mname)) {
-                        p->cur_model = (ssize_t) i;
-                        model_error(p, line, "defined twice (lines %u and %u); keep one [%s] section", p->models[i].line,
-                                    line, name);
-                        return 0;
-                }
+        if (!p->index) {
+                p->index_size = 2 * MANIFEST_MAX_MODELS;
+                while (p->index_size & (p->index_size - 1))
+                        p->index_size &= p->index_size - 1;
+                p->index_size *= 2; /* a power of two, at least twice the model cap */
+                p->index = calloc(p->index_size, sizeof(size_t));
+                if (!p->index)
+                        return -ENOMEM;
+        }
+        size_t *slot = index_slot(p, mname);
+        if (*slot) {
+                size_t i = *slot - 1;
+                p->cur_model = (ssize_t) i;
+                model_error(p, line, "defined twice (lines %u and %u); keep one [%s] section", p->models[i].line, line,
+                            name);
+                return 0;
+        }
 
         if (p->n_models >= MANIFEST_MAX_MODELS) {
                 p->too_many = true;
@@ -208,6 +236,7 @@ static int section_begin(Parser *p, const char *name, unsigned line) {
         if (!md->name)
                 return -ENOMEM;
         p->cur_model = (ssize_t) p->n_models++;
+        *slot = p->n_models;
 
         if (!model_name_is_valid(mname)) {
                 _cleanup_free_ char *q = quote_for_message(mname);
@@ -587,6 +616,7 @@ static int parse_internal(const char *path, char *real_path, const char *data, s
                 model_done(&p.models[i]);
         free(p.models);
         free(p.section);
+        free(p.index);
         /* Report in file order (checks made at the end of a section are added late). A
          * stable insertion sort: the list is short and nearly sorted. */
         for (size_t i = 1; i < m->n_diags; i++)
