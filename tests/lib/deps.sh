@@ -2,7 +2,7 @@
 # Installs the Debian packages the build, the tests and the demo need, only when missing.
 # Safe to run as often as you like; does nothing when everything is there.
 set -eu
-pkgs="build-essential pkg-config libsystemd-dev libinih-dev libcmocka-dev nix-bin clang libclang-rt-14-dev perl strace util-linux procps curl psmisc"
+pkgs="build-essential pkg-config libsystemd-dev libinih-dev libcmocka-dev nix-bin clang libclang-rt-14-dev perl strace util-linux procps curl psmisc openssh-server openssh-client iproute2"
 missing=""
 for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -14,6 +14,17 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
+# Installing openssh-server would start sshd on every address, port 22: forbid service
+# starts during the install (tests start their own sshd on 127.0.0.1 only).
+guard=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 0755 /usr/sbin/policy-rc.d
+        guard=1
+fi
+rc=0
+apt-get update -qq >&2 || rc=$?
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >&2
+[ $rc -eq 0 ] && { apt-get install -y -qq --no-install-recommends $missing >&2 || rc=$?; }
+[ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
+exit $rc
