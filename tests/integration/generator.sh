@@ -65,7 +65,9 @@ like "$(cat "$HARNESS_TMP/manager.log")" "manifest.ini:3: syntax error" "the rej
 rm -f "$DEFERRED_BUILDS_MANIFEST"
 harness_reload
 is "$(unit_prop deferred-builds.target Wants)" "" "no manifest: no model units"
-is "$(systemctl --user is-system-running)" running "the manager is running (generator failures never degrade it)"
+st=$(systemctl --user is-system-running)
+is "$st" running "the manager is running (generator failures never degrade it)"
+[ "$st" = running ] || diag "failed units: $(systemctl --user --failed --no-legend --plain 2>&1)" "$(systemctl --user status --no-pager deferred-builds-reconcile.service 2>&1 | tail -n 15)"
 
 # strace: no socket, no exec, no fork.
 if command -v strace >/dev/null; then

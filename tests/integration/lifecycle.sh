@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# The product working end to end, on a real nix-daemon and a real systemd user manager,
+# with the real example trainer and HTTP inference server:
+#   - a 60 s training never blocks the target or the manager's start-up ("running");
+#   - progress in StatusText changes over time; serve starts only after the build;
+#   - the served model answers a prediction over HTTP;
+#   - retrain without downtime: a client polling every 100 ms sees only old answers, then
+#     only new ones, with failures only inside the restart window (measured);
+#   - a manager restart serves again without rebuilding;
+#   - GC keeps every rooted model; pruning a deleted generation lets GC collect its model;
+#   - a model removed from the manifest is stopped.
+# LONG=1 uses a 60 s training (the acceptance figure); the default uses 30 s.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/tap.sh
+. tests/lib/harness.sh
+harness_enter "$@"
+
+PORT=$((20000 + RANDOM % 20000))
+NONCE=$(date +%s)-$RANDOM
+TRAIN_EPOCHS=6
+TRAIN_PAUSE=$([ -n "${LONG:-}" ] && echo 10 || echo 5)
+CLI="$ABS_BUILD/deferred-builds"
+
+# manifest_for ID EPOCHS PAUSE GENERATION [MODELNAME]: builds the model's .drv and a
+# manifest (with the module's own manifest.nix) and installs it; echoes the manifest path.
+manifest_for() {
+        local id=$1 epochs=$2 pause=$3 gen=$4 name=${5:-iris}
+        cat >"$HARNESS_TMP/m-$id.nix" <<EOF
+let
+  model = import $TOP/examples/model.nix {
+    trainer = $ABS_BUILD/examples/dbx-train;
+    epochs = $epochs;
+    epochSeconds = $pause;
+    id = "$id-$NONCE";
+  };
+in
+(import $TOP/nixos-module/manifest.nix {
+  generation = "$gen";
+  models.$name = {
+    drv = model;
+    serve.exec = "$ABS_BUILD/examples/dbx-serve";
+    serve.args = [ "--listen" "127.0.0.1:$PORT" ];
+  };
+}).file
+EOF
+        local m
+        m=$(nix-build --no-out-link "$HARNESS_TMP/m-$id.nix" --option substituters '' 2>>"$HARNESS_TMP/nix.log") || return 1
+        ln -sfn "$m" "$DEFERRED_BUILDS_MANIFEST"
+        echo "$m"
+}
+model_out() { sed -n 's/^out = //p' "$1" | head -n 1; }
+predict_id() { curl -fsS --max-time 1 "http://127.0.0.1:$PORT/predict?x=1" 2>/dev/null | sed -n 's/.*"model":"\([^"]*\)".*/\1/p'; }
+now() { echo "$EPOCHREALTIME"; }
+secs_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+
+MA=$(manifest_for A $TRAIN_EPOCHS "$TRAIN_PAUSE" gen-A) || { tap_result 1 "manifest for model A builds"; tap_done; exit 1; }
+tap_result 0 "manifest for model A builds without training it"
+OUT_A=$(model_out "$MA")
+ok "the manifest's closure holds the model's .drv" sh -c "nix-store -qR '$MA' | grep -q '\.drv$'"
+not_ok_expected "the model's output does not exist yet (deploying did not train)" test -e "$OUT_A"
+
+# Deploy: the manager starts with the generator; reconcile queues the model after start-up.
+harness_start
+t0=$(now)
+systemctl --user start deferred-builds.target
+took=$(secs_since "$t0")
+lt "$took" 1
+tap_result $? "starting deferred-builds.target returns in under 1 s during a training (took ${took}s)"
+wait_for 10 sh -c '[ "$(systemctl --user is-system-running)" = running ]'
+tap_result $? "the manager reaches 'running' while the model trains" "state: $(systemctl --user is-system-running)"
+wait_for 10 sh -c '[ "$(systemctl --user show -P ActiveState deferred-realise@iris.service)" = activating ]'
+tap_result $? "realise is activating (training)"
+is "$(systemctl --user is-active deferred-serve@iris.service)" inactive "serve has not started during the training"
+
+wait_for 20 sh -c '[ -n "$(systemctl --user show -P StatusText deferred-realise@iris.service)" ]'
+s1=$(unit_prop deferred-realise@iris.service StatusText)
+sleep $((TRAIN_PAUSE * 2 + 1))
+s2=$(unit_prop deferred-realise@iris.service StatusText)
+like "$s1" "iris" "StatusText shows progress: $s1"
+[ -n "$s2" ] && [ "$s1" != "$s2" ]
+tap_result $? "StatusText changes over time" "first:  $s1" "later:  $s2"
+is "$(systemctl --user is-active deferred-serve@iris.service)" inactive "serve still waits while realise runs"
+
+wait_for $((TRAIN_EPOCHS * TRAIN_PAUSE + 90)) sh -c '[ "$(systemctl --user is-active deferred-serve@iris.service)" = active ]'
+tap_result $? "serve becomes active after the training"
+t_realised=$(unit_prop deferred-realise@iris.service ExecMainExitTimestampMonotonic)
+t_serve=$(unit_prop deferred-serve@iris.service ExecMainStartTimestampMonotonic)
+[ -n "$t_realised" ] && [ -n "$t_serve" ] && [ "$t_serve" -ge "$t_realised" ]
+tap_result $? "serve started after realise finished ($t_realised <= $t_serve)"
+wait_for 10 sh -c "[ -n \"\$(curl -fsS --max-time 1 'http://127.0.0.1:$PORT/predict?x=2')\" ]"
+answer=$(curl -fsS --max-time 2 "http://127.0.0.1:$PORT/predict?x=2")
+like "$answer" "\"model\":\"A-$NONCE\"" "the server answers a prediction from the trained model A: $answer"
+ok "model A's output exists now" test -e "$OUT_A"
+y=$(printf '%s' "$answer" | sed -n 's/.*"y":\([-0-9.e+]*\).*/\1/p')
+awk -v y="$y" 'BEGIN { exit !(y > 7 && y < 9) }'
+tap_result $? "the prediction is a real fit of y = 3x + 2 (y(2) = $y, expected about 8)"
+
+# Retrain without downtime: B replaces A while a client polls every 100 ms.
+MB=$(manifest_for B 3 1 gen-B) || tap_result 1 "manifest for model B builds"
+OUT_B=$(model_out "$MB")
+: >"$HARNESS_TMP/answers"
+(
+        end=$((SECONDS + 90))
+        while [ $SECONDS -lt $end ]; do
+                r=$(predict_id)
+                echo "${r:-FAIL}" >>"$HARNESS_TMP/answers"
+                sleep 0.1
+        done
+) &
+poller=$!
+sleep 1
+harness_reload
+systemctl --user restart deferred-builds-reconcile.service
+wait_for 60 sh -c "tail -n 1 '$HARNESS_TMP/answers' | grep -q 'B-$NONCE'"
+tap_result $? "after reconcile the server answers with model B"
+sleep 2
+kill "$poller" 2>/dev/null
+wait "$poller" 2>/dev/null
+seq=$(uniq "$HARNESS_TMP/answers" | tr '\n' ' ')
+diag "answer sequence (collapsed): $seq"
+like "$seq" "^(A-$NONCE )+(FAIL )*(B-$NONCE )+$" "answers go A...A, then B...B, with no A after B"
+fails=$(grep -c FAIL "$HARNESS_TMP/answers")
+diag "failed requests during the swap: $fails (x 100 ms = restart window)"
+[ "$fails" -le 20 ]
+tap_result $? "failures only in the restart window ($fails polls, at most 20 = 2 s allowed)"
+is "$(systemctl --user is-active deferred-serve@iris.service)" active "serve is active after the swap"
+
+# The manager restarts: the model serves again without a rebuild.
+harness_stop
+t0=$(now)
+harness_start
+wait_for 30 sh -c '[ "$(systemctl --user is-active deferred-serve@iris.service)" = active ]'
+tap_result $? "after a manager restart serve is active again"
+took=$(secs_since "$t0")
+lt "$took" 10
+tap_result $? "and fast (${took}s): the realise step found the output, no retraining"
+wait_for 10 sh -c "[ \"\$(curl -fsS --max-time 1 'http://127.0.0.1:$PORT/predict?x=1' | sed -n 's/.*\"model\":\"\\([^\"]*\\)\".*/\\1/p')\" = 'B-$NONCE' ]"
+tap_result $? "it serves model B"
+
+# GC: rooted models survive; after prune (gen-A is not the current manifest's generation and
+# is not published), GC collects A and keeps B.
+nix-store --gc >/dev/null 2>&1
+ok "nix-store --gc keeps model A (still rooted by generation gen-A)" test -e "$OUT_A"
+ok "nix-store --gc keeps model B (rooted and published)" test -e "$OUT_B"
+"$CLI" --user prune >"$HARNESS_TMP/prune.log" 2>&1
+tap_result $? "deferred-builds prune succeeds" "$(cat "$HARNESS_TMP/prune.log")"
+nix-store --gc >/dev/null 2>&1
+not_ok_expected "after prune + GC model A is collected" test -e "$OUT_A"
+ok "after prune + GC model B stays" test -e "$OUT_B"
+
+# Removed from the manifest: reconcile stops it.
+printf '[deferred-builds]\nversion = 1\ngeneration = gen-empty\n' >"$HARNESS_TMP/empty.ini"
+ln -sfn "$HARNESS_TMP/empty.ini" "$DEFERRED_BUILDS_MANIFEST"
+harness_reload
+systemctl --user restart deferred-builds-reconcile.service
+wait_for 15 sh -c '[ "$(systemctl --user is-active deferred-serve@iris.service)" != active ]'
+tap_result $? "a model removed from the manifest is stopped by reconcile"
+tap_done
