@@ -22,11 +22,24 @@ static int rename_noreplace(int dirfd, const char *from, const char *to) {
         return 0;
 }
 
+/* The process's umask, read once: fchmod() is only needed when it would narrow `mode`. */
+static mode_t current_umask(void) {
+        static mode_t cached = (mode_t) -1;
+        if (cached == (mode_t) -1) {
+                cached = umask(0);
+                umask(cached);
+        }
+        return cached;
+}
+
 static int tempname(const char *name, char *buf, size_t size) {
         static unsigned long counter;
+        static pid_t pid;
+        if (pid == 0)
+                pid = getpid();
         const char *base = strrchr(name, '/');
         size_t dirlen = base ? (size_t) (base - name + 1) : 0;
-        unsigned long long r = now_usec(1 /* CLOCK_MONOTONIC */) ^ ((unsigned long long) getpid() << 20) ^ ++counter;
+        unsigned long long r = now_usec(1 /* CLOCK_MONOTONIC */) ^ ((unsigned long long) pid << 20) ^ ++counter;
         int n = snprintf(buf, size, "%.*s.#%s.%06llx", (int) dirlen, name, base ? base + 1 : name, r & 0xffffffULL);
         return n > 0 && (size_t) n < size ? 0 : -ENAMETOOLONG;
 }
@@ -58,7 +71,7 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
                         p += k;
                         left -= (size_t) k;
                 }
-                if (fchmod(fd, mode) < 0) {
+                if ((mode & current_umask()) != 0 && fchmod(fd, mode) < 0) {
                         r = -errno;
                         goto fail;
                 }
