@@ -380,6 +380,9 @@ int live_generations(char *const *extra_toplevels, char ***ret) {
 
 typedef struct Published {
         char *path; /* the link's target as written, made absolute */
+        bool direct; /* the link names a store path itself (system scope: the serve user cannot
+                      * traverse the realise user's private state dir), so roots are matched by
+                      * their target */
         dev_t dev;
         ino_t ino;
         bool have_id; /* the target exists: dev/ino identify the root it names */
@@ -438,6 +441,7 @@ static int published_load(const char *runtime_dir, PublishedSet *ret) {
                 p->path = target[0] == '/' ? TAKE_PTR(target) : strjoin(dir, "/", target);
                 if (!p->path)
                         return -ENOMEM;
+                p->direct = store_path_is_valid(p->path);
                 ret->n++;
                 /* Identify the root itself (the last component is not followed): two roots
                  * sharing one store path stay apart, and a state dir spelled differently
@@ -456,9 +460,14 @@ static int published_load(const char *runtime_dir, PublishedSet *ret) {
  * same file, or failing that the same spelling. Returns 1 or 0; -ENOENT when the entry
  * vanished; another -errno when it could not be inspected (the caller keeps it). Costs no
  * system call when nothing is published. */
-static int published_check(const PublishedSet *s, int gen_fd, const char *gen_path, const char *name) {
+static int published_check(const PublishedSet *s, int gen_fd, const char *gen_path, const char *name,
+                           const char *root_target) {
         if (s->n == 0)
                 return 0;
+        /* A link straight to a store path keeps every root of that store path. */
+        for (size_t i = 0; i < s->n; i++)
+                if (s->items[i].direct && root_target && streq(s->items[i].path, root_target))
+                        return 1;
         struct stat st;
         if (fstatat(gen_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return -errno;
@@ -695,7 +704,7 @@ static int list_generation(int roots_fd, const char *roots_path, const char *gen
                 struct stat tst;
                 e->valid = e->target && store_path_is_valid(e->target) && lstat(e->target, &tst) >= 0;
                 e->foreign = !gen_ok || kind != ENTRY_ROOT;
-                r = published_check(pub, gen_fd, gen_path, names[i]);
+                r = published_check(pub, gen_fd, gen_path, names[i], e->target);
                 if (r == -ENOENT)
                         r = 0;
                 if (r < 0)
@@ -867,7 +876,7 @@ static int prune_generation(int roots_fd, const char *roots_path, const char *ge
                         remaining++;
                         continue;
                 }
-                r = published_check(pub, gen_fd, gen_path, name);
+                r = published_check(pub, gen_fd, gen_path, name, target);
                 if (r == -ENOENT)
                         continue;
                 if (r != 0) {

@@ -258,6 +258,22 @@ static void test_published_compares_paths_not_store_targets(void **state) {
         assert_tree(".lock gen-2/ gen-2/alpha@ ");
 }
 
+/* In the system scope the published link names the store path itself (the server's user
+ * cannot traverse the realise user's private state dir): every root of that store path
+ * stays, roots of other outputs go. */
+static void test_published_store_path_keeps_its_roots(void **state) {
+        (void) state;
+        _cleanup_free_ char *a = mkstore("alpha"), *b = mkstore("beta");
+        mkroot("gen-1", "alpha", a);
+        mkroot("gen-2", "alpha", a);
+        mkroot("gen-2", "beta", b);
+        publish("alpha", a);
+        char *live[] = { "gen-3", NULL };
+        PruneStats st = prune_ok(live, false);
+        assert_stats(st, 1, 0, 2, 0, 2);
+        assert_tree(".lock gen-1/ gen-1/alpha@ gen-2/ gen-2/alpha@ ");
+}
+
 /* The published link may spell the state dir differently (a symlinked /var): the root
  * is recognised by what the path names, not by its spelling. */
 static void test_published_through_other_spelling_kept(void **state) {
@@ -696,6 +712,7 @@ int main(void) {
                 T(test_published_relative_link_kept),
                 T(test_published_compares_paths_not_store_targets),
                 T(test_published_through_other_spelling_kept),
+                T(test_published_store_path_keeps_its_roots),
                 T(test_foreign_regular_file_kept),
                 T(test_foreign_directory_kept),
                 T(test_links_outside_store_kept),
