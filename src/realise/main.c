@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* deferred-realise: builds (realises) one model's derivation through nix-daemon, keeps it
+ * with a GC root in the generation's folder and publishes it for its server
+ * (docs/DESIGN.md, man/deferred-realise.8). Started by deferred-realise@NAME.service and,
+ * with "swap", by deferred-retrain@NAME.service. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "realise.h"
+#include "util.h"
+
+static void help(FILE *f) {
+        fprintf(f,
+                "Usage: deferred-realise [--manifest FILE] realise NAME\n"
+                "       deferred-realise [--manifest FILE] swap NAME\n"
+                "\n"
+                "Builds model NAME of the deferred-builds manifest with nix-store --realise through\n"
+                "nix-daemon, keeps it with a GC root in STATE/roots/GENERATION/NAME, and publishes it as\n"
+                "RUNTIME/models/NAME. \"swap\" does the same while the old model keeps serving, then\n"
+                "repoints the published link; the old GC root is kept until pruned.\n"
+                "\n"
+                "  -m, --manifest FILE   manifest to read (default $DEFERRED_BUILDS_MANIFEST, else the\n"
+                "                        scope's default, see deferred-realise(8))\n"
+                "  -h, --help            show this help\n"
+                "\n"
+                "Exit status: 0 ready, 64 usage, 65 build failed, 66 model not in manifest, 69 .drv\n"
+                "missing from the store, 73 GC root path occupied, 75 nix-daemon unavailable after\n"
+                "retries, 1 other failure.\n");
+}
+
+static int parse_argv(int argc, char *argv[], Context *c) {
+        static const struct option options[] = {
+                { "manifest", required_argument, NULL, 'm' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        int opt;
+        while ((opt = getopt_long(argc, argv, "+m:h", options, NULL)) >= 0)
+                switch (opt) {
+                case 'm':
+                        c->manifest_arg = optarg;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return 0;
+                default:
+                        help(stderr);
+                        return -EINVAL;
+                }
+
+        if (argc - optind != 2) {
+                fprintf(stderr, "deferred-realise: expected a command (realise or swap) and a model name; "
+                                "see --help.\n");
+                return -EINVAL;
+        }
+        if (streq(argv[optind], "realise"))
+                c->swap = false;
+        else if (streq(argv[optind], "swap"))
+                c->swap = true;
+        else {
+                fprintf(stderr, "deferred-realise: unknown command '%s': use realise or swap; see --help.\n",
+                        argv[optind]);
+                return -EINVAL;
+        }
+        c->model_name = argv[optind + 1];
+        return 1;
+}
+
+/* Dies of the signal systemd sent us (after nix-store stopped), so that systemd sees the
+ * clean stop it asked for rather than an exit status. */
+static void die_of_signal(int sig) {
+        sigset_t mask;
+        signal(sig, SIG_DFL);
+        sigemptyset(&mask);
+        sigaddset(&mask, sig);
+        sigprocmask(SIG_UNBLOCK, &mask, NULL);
+        raise(sig);
+}
+
+int main(int argc, char *argv[]) {
+        Context c = { .signal_fd = -1 };
+        int terminate_signal = 0;
+
+        log_setup("deferred-realise", LOG_TARGET_STDERR);
+        int r = parse_argv(argc, argv, &c);
+        if (r <= 0)
+                return r < 0 ? EXIT_USAGE : EXIT_OK;
+
+        r = realise_run(&c);
+        terminate_signal = c.terminate_signal;
+        context_done(&c);
+        if (terminate_signal)
+                die_of_signal(terminate_signal);
+        return r < 0 ? EXIT_GENERIC : r;
+}

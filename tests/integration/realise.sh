@@ -1,0 +1,374 @@
+#!/usr/bin/env bash
+# deferred-realise end to end: real derivations built by the real nix-daemon, started as
+# deferred-realise@NAME.service by a real systemd user manager (tests/lib/harness.sh).
+# Every case asserts what the helper left behind: unit results and exit statuses, the
+# StatusText systemd shows, GC roots, published links, the status file.
+set -u
+: "${TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
+. "$TOP/tests/lib/tap.sh"
+. "$TOP/tests/lib/harness.sh"
+. "$TOP/tests/lib/nixd.sh"
+harness_enter "$@"
+
+if ! command -v nix-instantiate >/dev/null || ! nixd_alive; then
+        skip "deferred-realise integration" "no nix-daemon answering (run through tests/run, or nixd_ensure)"
+        tap_done
+        exit 0
+fi
+if [ ! -x "$ABS_BUILD/deferred-realise" ] || [ ! -x "$ABS_BUILD/deferred-builds-generator" ]; then
+        echo "not ok 1 - $ABS_BUILD/deferred-realise and the generator are built (make BUILD=... all)"
+        exit 1
+fi
+
+FIXTURE="$TOP/tests/integration/fixtures/realise.nix"
+NONCE="$(date +%s%N)-$$"
+GEN="rtest-$NONCE"
+STATE="$DEFERRED_BUILDS_STATE_DIR"
+RUNTIME="$XDG_RUNTIME_DIR/deferred-builds"
+UNITDIR=/run/user/0/systemd/user
+export DEFERRED_BUILDS_SCOPE=user
+
+# instantiate NAME [nix-instantiate args...] -> prints the .drv path. The .drv is rooted
+# (below HARNESS_TMP, so the root goes with it) while the suite runs: a `nix-store --gc`
+# run by anything else on this store must not take a fixture away under a test.
+instantiate() {
+        local name=$1
+        shift
+        mkdir -p "$HARNESS_TMP/drv-roots"
+        local root="$HARNESS_TMP/drv-roots/$name-$NONCE"
+        nix-instantiate "$FIXTURE" --argstr name "$name" --argstr nonce "$NONCE" --add-root "$root" "$@" >/dev/null 2>&1 &&
+                readlink "$root"
+}
+outpath() { nix-store --query --outputs "$1"; }
+
+# model NAME DRV [OUT] [OUTPUT] [EXTRA LINE]: one manifest section
+model() {
+        printf '\n[model.%s]\ndrv = %s\n' "$1" "$2"
+        [ -n "${3:-}" ] && printf 'out = %s\n' "$3"
+        [ -n "${4:-}" ] && printf 'output = %s\n' "$4"
+        [ -n "${5:-}" ] && printf '%s\n' "$5"
+        # No binary cache: nothing here may wait on an unreachable one.
+        printf 'substituters =\nexec = /bin/sleep\narg = infinity\n'
+}
+
+# dropin UNIT LINES...: a test-only drop-in for one unit
+dropin() {
+        local unit=$1
+        shift
+        mkdir -p "$UNITDIR/$unit.d"
+        # Template and instance drop-ins need different names: the instance's would hide the other.
+        local name=90-test.conf
+        case "$unit" in *@.service) ;; *) name=91-test.conf ;; esac
+        printf '%s\n' "[Service]" "$@" >"$UNITDIR/$unit.d/$name"
+}
+
+prop() { unit_prop "deferred-realise@$1.service" "$2"; }
+statusfield() { sed -n "s/^$2=//p" "$RUNTIME/status/$1" 2>/dev/null; }
+ms_now() { date +%s%3N; }
+
+# --------------------------------------------------------------------------------------
+diag "instantiating fixtures (nonce $NONCE)"
+DRV_ALPHA=$(instantiate alpha --arg epochs 4 --argstr pause 1)
+DRV_BROKEN=$(instantiate broken --arg epochs 1 --argstr pause 0 --arg fail true)
+DRV_OTHER=$(instantiate other --argstr output model)
+DRV_NODAEMON=$(instantiate nodaemon)
+DRV_LATE=$(instantiate late)
+DRV_BLOCKED=$(instantiate blocked)
+DRV_LONG=$(instantiate long --arg epochs 1 --argstr pause 60)
+DRV_SLOW=$(instantiate slow --arg epochs 1 --argstr pause 60)
+DRV_GHOST="/nix/store/00000000000000000000000000000000-deferred-test-ghost-$NONCE.drv"
+OUT_ALPHA=$(outpath "$DRV_ALPHA")
+OUT_OTHER=$(outpath "$DRV_OTHER")
+ok "fixtures instantiated" test -e "$DRV_ALPHA" -a -e "$DRV_BROKEN" -a -e "$DRV_OTHER" -a -e "$DRV_LONG"
+
+{
+        printf '[deferred-builds]\nversion = 1\ngeneration = %s\n' "$GEN"
+        model alpha "$DRV_ALPHA" "$OUT_ALPHA"
+        model broken "$DRV_BROKEN"
+        model ghost "$DRV_GHOST"
+        model other "$DRV_OTHER" "" model
+        model nodaemon "$DRV_NODAEMON"
+        model late "$DRV_LATE"
+        model blocked "$DRV_BLOCKED"
+        model pointer "$DRV_BLOCKED"
+        model long "$DRV_LONG"
+        model slow "$DRV_SLOW" "" "" "timeout = 2"
+} >"$DEFERRED_BUILDS_MANIFEST"
+
+# Keep every realise unit's output for the log; restart quickly so that "not restarted"
+# below means prevented, not merely not yet due.
+dropin "deferred-realise@.service" "StandardOutput=append:$HARNESS_TMP/realise.log" "StandardError=inherit" "RestartSec=1s"
+# Nothing but this suite starts units: reconcile (which would start every model) is masked.
+mkdir -p "$XDG_CONFIG_HOME/systemd/user"
+ln -sf /dev/null "$XDG_CONFIG_HOME/systemd/user/deferred-builds-reconcile.service"
+harness_start || {
+        echo "not ok - the user manager starts"
+        exit 1
+}
+
+# --------------------------------------------------------------------------------------
+diag "a training through the real manager: progress, GC root, published link, status"
+systemctl --user start --no-block deferred-realise@alpha.service
+texts=()
+end=$((SECONDS + 120))
+while [ $SECONDS -lt $end ]; do
+        st=$(prop alpha ActiveState)
+        t=$(prop alpha StatusText)
+        if [ -n "$t" ] && { [ ${#texts[@]} -eq 0 ] || [ "${texts[-1]}" != "$t" ]; }; then texts+=("$t"); fi
+        case "$st" in active | failed) break ;; esac
+        sleep 0.1
+done
+is "$(prop alpha ActiveState)/$(prop alpha Result)" "active/success" "realise of alpha succeeds"
+distinct=$(printf '%s\n' "${texts[@]}" | grep -c '^training alpha: ')
+ok "StatusText changed during the training (${distinct} distinct training lines)" test "$distinct" -ge 3
+like "$(printf '%s\n' "${texts[@]}")" '^training alpha: 0/1 derivations built, [0-9]+s elapsed, last: epoch 1/4' \
+        "StatusText shows the epoch lines of the build log"
+like "$(printf '%s\n' "${texts[@]}")" 'last: epoch 3/4' "StatusText followed the training to a later epoch"
+like "$(prop alpha StatusText)" "^ready alpha: $OUT_ALPHA\$" "final StatusText names the output"
+is "$(readlink "$STATE/roots/$GEN/alpha")" "$OUT_ALPHA" "GC root STATE/roots/GEN/alpha points at the output"
+ok "the output exists" test -f "$OUT_ALPHA"
+is "$(readlink "$RUNTIME/models/alpha")" "$STATE/roots/$GEN/alpha" "RUNTIME/models/alpha points at the root"
+is "$(statusfield alpha state)" "ready" "status file: state=ready"
+is "$(statusfield alpha out)" "$OUT_ALPHA" "status file: out is the output"
+is "$(statusfield alpha drv)" "$DRV_ALPHA" "status file: drv"
+is "$(statusfield alpha generation)/$(statusfield alpha root)" "$GEN/$STATE/roots/$GEN/alpha" \
+        "status file: generation and root"
+is "$(statusfield alpha progress)" "1/1" "status file: progress 1/1"
+is "$(statusfield alpha last_line)" "epoch 4/4" "status file: last build log line"
+is "$(statusfield alpha attempts)" "1" "status file: first attempt"
+started=$(statusfield alpha started) finished=$(statusfield alpha finished)
+ok "status file: started <= finished, both wall-clock seconds" \
+        test "$started" -gt 1600000000 -a "$finished" -ge "$started"
+like "$(cat "$HARNESS_TMP/realise.log" 2>/dev/null)" 'epoch 2/4' "build log lines reach the unit's output"
+unlike "$(cat "$HARNESS_TMP/realise.log" 2>/dev/null)" '@nix \{' "no raw internal-json in the unit's output"
+
+# --------------------------------------------------------------------------------------
+diag "the fast path: an existing output, a deleted root"
+# Three restarts, each after deleting the root. The time asserted is the helper's own run,
+# from exec to exit as systemd saw it (`systemctl restart` adds the manager's and the
+# client's job round trips); the median of three keeps one scheduling hiccup of a busy
+# machine from deciding, while a helper that is slow every time still fails.
+runs=()
+for i in 1 2 3; do
+        rm -f "$STATE/roots/$GEN/alpha"
+        t0=$(ms_now)
+        systemctl --user restart deferred-realise@alpha.service
+        t1=$(ms_now)
+        run_ms=$((($(prop alpha ExecMainExitTimestampMonotonic) - $(prop alpha ExecMainStartTimestampMonotonic)) / 1000))
+        runs+=("$run_ms")
+        diag "restart $i: systemctl restart took $((t1 - t0)) ms, deferred-realise ran $run_ms ms"
+        is "$(prop alpha Result)/$(prop alpha ExecMainStatus)" "success/0" "restart $i of an existing output succeeds"
+        is "$(readlink "$STATE/roots/$GEN/alpha")" "$OUT_ALPHA" "restart $i re-created the deleted root"
+done
+median=$(printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p)
+ok "the fast path is fast: median run ${median} ms of ${runs[*]} (< 500 ms)" test "$median" -lt 500
+is "$(statusfield alpha attempts)" "4" "status file: attempts counts the runs"
+is "$(statusfield alpha state)" "ready" "status file: still ready"
+
+# --------------------------------------------------------------------------------------
+diag "GC: the rooted output is alive"
+# A full `nix-store --gc` would also collect the unrooted fixtures of suites running
+# beside this one in the same store; deleting exactly our path runs the same root scan
+# and must refuse, and --print-dead computes the whole dead set without deleting.
+ok "the store has the output before GC" test -e "$OUT_ALPHA"
+not_ok_expected "nix-store --delete refuses the rooted output" nix-store --delete "$OUT_ALPHA"
+unlike "$(nix-store --gc --print-dead 2>/dev/null)" "$OUT_ALPHA" "nix-store --gc --print-dead does not list it"
+ok "the output is still there" test -f "$OUT_ALPHA"
+CTRL_DRV=$(instantiate control)
+CTRL_OUT=$(nix-store --realise "$CTRL_DRV" --option substituters '' 2>/dev/null)
+ok "control: an unrooted output is deleted by the same command" nix-store --delete "$CTRL_OUT"
+
+# --------------------------------------------------------------------------------------
+diag "an output other than 'out' gets the same root name"
+systemctl --user start deferred-realise@other.service
+is "$(prop other Result)" "success" "realise of a derivation with output 'model' succeeds"
+is "$(readlink "$STATE/roots/$GEN/other")" "$OUT_OTHER" "its root is STATE/roots/GEN/other"
+is "$(find "$STATE/roots/$GEN" -maxdepth 1 -name '*other*' -printf '%f\n' | sort | tr '\n' ' ')" "other " \
+        "no other-model or temporary root left beside it"
+not_ok_expected "the root protects it" nix-store --delete "$OUT_OTHER"
+
+# --------------------------------------------------------------------------------------
+diag "a failing build: exit 65, failed, not restarted"
+systemctl --user start deferred-realise@broken.service 2>/dev/null
+is "$(prop broken ActiveState)/$(prop broken Result)/$(prop broken ExecMainStatus)" "failed/exit-code/65" \
+        "failed build -> unit failed, Result=exit-code, ExecMainStatus=65"
+is "$(statusfield broken state)" "failed" "status file: state=failed"
+like "$(statusfield broken error)" "builder for '$DRV_BROKEN' failed with exit code 3" "status file: Nix's error"
+like "$(statusfield broken error)" 'training diverged: loss is nan' "status file: the last log line"
+like "$(prop broken StatusText)" '^failed broken: build of model broken failed' "StatusText says it failed"
+ok "no root for the failed model" test ! -e "$STATE/roots/$GEN/broken"
+sleep 3
+is "$(prop broken NRestarts)/$(prop broken ActiveState)" "0/failed" "not restarted (RestartSec=1s, 3 s later)"
+
+# --------------------------------------------------------------------------------------
+diag "per-model options reach Nix: timeout = 2 stops a 60 s training"
+t0=$SECONDS
+systemctl --user start deferred-realise@slow.service 2>/dev/null
+ok "it ended within 30 s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -lt 30
+is "$(prop slow Result)/$(prop slow ExecMainStatus)" "exit-code/65" "a timeout is a build failure -> 65"
+like "$(statusfield slow error)" 'timed out after 2 seconds' "status file: Nix's timeout error"
+
+# --------------------------------------------------------------------------------------
+diag "a missing .drv: exit 69"
+systemctl --user start deferred-realise@ghost.service 2>/dev/null
+is "$(prop ghost Result)/$(prop ghost ExecMainStatus)" "exit-code/69" "missing .drv -> ExecMainStatus=69"
+like "$(statusfield ghost error)" "derivation $DRV_GHOST of model ghost is not in the store: was the system closure copied without its derivations" \
+        "status file says the derivation is missing and why that may be"
+is "$(statusfield ghost state)" "failed" "status file: state=failed"
+sleep 1.5
+is "$(prop ghost NRestarts)" "0" "not restarted"
+
+# --------------------------------------------------------------------------------------
+diag "an occupied GC root path: exit 73, nothing touched"
+mkdir -p "$STATE/roots/$GEN"
+printf 'precious\n' >"$STATE/roots/$GEN/blocked"
+ln -s /etc/hostname "$STATE/roots/$GEN/pointer"
+systemctl --user start deferred-realise@blocked.service 2>/dev/null
+is "$(prop blocked Result)/$(prop blocked ExecMainStatus)" "exit-code/73" "regular file at the root path -> 73"
+is "$(cat "$STATE/roots/$GEN/blocked")" "precious" "the file is untouched"
+ok "and still a regular file" test -f "$STATE/roots/$GEN/blocked" -a ! -L "$STATE/roots/$GEN/blocked"
+like "$(statusfield blocked error)" "GC root path $STATE/roots/$GEN/blocked of model blocked is occupied by a regular file" \
+        "status file names the path and what occupies it"
+systemctl --user start deferred-realise@pointer.service 2>/dev/null
+is "$(prop pointer ExecMainStatus)" "73" "symlink out of the store at the root path -> 73"
+is "$(readlink "$STATE/roots/$GEN/pointer")" "/etc/hostname" "the symlink is untouched"
+
+# --------------------------------------------------------------------------------------
+diag "nix-daemon unreachable: in-process retries, then 75"
+dropin "deferred-realise@nodaemon.service" "Environment=NIX_REMOTE=unix:///nonexistent/socket" \
+        "Environment=DEFERRED_BUILDS_RETRY_BUDGET=3" "Restart=no"
+systemctl --user daemon-reload
+systemctl --user start --no-block deferred-realise@nodaemon.service
+texts=()
+t0=$SECONDS
+while [ $((SECONDS - t0)) -lt 30 ]; do
+        t=$(prop nodaemon StatusText)
+        [ -n "$t" ] && texts+=("$t")
+        case "$(prop nodaemon ActiveState)" in failed | active) break ;; esac
+        sleep 0.1
+done
+is "$(prop nodaemon Result)/$(prop nodaemon ExecMainStatus)" "exit-code/75" "daemon unreachable -> 75 after the budget"
+like "$(printf '%s\n' "${texts[@]}" | sort -u)" '^waiting for nix-daemon, retry 1 in 1s: cannot connect to socket' \
+        "StatusText: waiting for nix-daemon, retry 1 in 1s"
+like "$(printf '%s\n' "${texts[@]}" | sort -u)" '^waiting for nix-daemon, retry 2 in 2s' "StatusText: retry 2 in 2s"
+like "$(statusfield nodaemon error)" 'after 3 attempts in [0-9]+s \(retry budget 3s\): cannot connect to socket' \
+        "status file: gave up after 3 attempts within the budget"
+like "$(systemctl --user show -P RestartPreventExitStatus deferred-realise@nodaemon.service)" '(^| )65( |$)' \
+        "the shipped unit prevents restarts after 65"
+unlike "$(systemctl --user show -P RestartPreventExitStatus deferred-realise@nodaemon.service)" '(^| )75( |$)' \
+        "and lets systemd retry after 75"
+
+# --------------------------------------------------------------------------------------
+diag "the daemon socket appears during the backoff: realise recovers"
+SOCK="$HARNESS_TMP/daemon.sock"
+dropin "deferred-realise@late.service" "Environment=NIX_REMOTE=unix://$SOCK" "Environment=DEFERRED_BUILDS_RETRY_BUDGET=60"
+systemctl --user daemon-reload
+systemctl --user start --no-block deferred-realise@late.service
+sleep 2
+# A tiny forwarder from $SOCK to the real daemon socket (perl is in deps.sh; socat is not).
+perl -MIO::Socket::UNIX -MIO::Select -e '
+        my ($path, $to) = @ARGV;
+        my $srv = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => $path, Listen => 16) or die "listen: $!";
+        $SIG{CHLD} = "IGNORE";
+        while (my $c = $srv->accept) {
+                next if fork;
+                my $d = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $to) or exit 1;
+                my $sel = IO::Select->new($c, $d);
+                while (my @r = $sel->can_read) {
+                        for my $s (@r) {
+                                my $n = sysread($s, my $buf, 65536);
+                                exit 0 unless $n;
+                                syswrite($s == $c ? $d : $c, $buf);
+                        }
+                }
+                exit 0;
+        }' "$SOCK" /nix/var/nix/daemon-socket/socket &
+PROXY_PID=$!
+texts=()
+end=$((SECONDS + 60))
+while [ $SECONDS -lt $end ]; do
+        t=$(prop late StatusText)
+        [ -n "$t" ] && texts+=("$t")
+        case "$(prop late ActiveState)" in active | failed) break ;; esac
+        sleep 0.1
+done
+kill "$PROXY_PID" 2>/dev/null
+wait "$PROXY_PID" 2>/dev/null
+is "$(prop late ActiveState)/$(prop late Result)" "active/success" "realise succeeds once the socket is there"
+like "$(printf '%s\n' "${texts[@]}" | sort -u)" '^waiting for nix-daemon, retry [0-9]+ in [0-9]+s' \
+        "it waited for the daemon first"
+is "$(statusfield late state)" "ready" "status file: ready"
+is "$(readlink "$STATE/roots/$GEN/late")" "$(outpath "$DRV_LATE")" "its root points at the output"
+
+# --------------------------------------------------------------------------------------
+diag "stopping a training: nix-store is stopped, the unit stops cleanly"
+systemctl --user start --no-block deferred-realise@long.service
+wait_for 30 sh -c "grep -q '^state=training' '$RUNTIME/status/long'"
+t0=$(ms_now)
+systemctl --user stop deferred-realise@long.service
+t1=$(ms_now)
+ok "stop took $((t1 - t0)) ms (< 5 s, the build had 60 s to go)" test $((t1 - t0)) -lt 5000
+is "$(prop long ActiveState)/$(prop long Result)" "inactive/success" "the unit stopped cleanly (died of SIGTERM)"
+like "$(statusfield long error)" '^stopped by SIGTERM before the build of .* finished' "status file says why"
+ok "no root for the stopped build" test ! -e "$STATE/roots/$GEN/long"
+
+# --------------------------------------------------------------------------------------
+diag "swap: a new derivation for alpha in a new generation, while alpha is served"
+systemctl --user start deferred-serve@alpha.service
+SERVE_PID=$(unit_prop deferred-serve@alpha.service MainPID)
+is "$(unit_prop deferred-serve@alpha.service ActiveState)" "active" "alpha is being served before the swap"
+GEN2="$GEN-b"
+DRV_ALPHA2=$(NONCE="$NONCE-2" instantiate alpha)
+OUT_ALPHA2=$(outpath "$DRV_ALPHA2")
+{
+        printf '[deferred-builds]\nversion = 1\ngeneration = %s\n' "$GEN2"
+        model alpha "$DRV_ALPHA2" "$OUT_ALPHA2"
+} >"$DEFERRED_BUILDS_MANIFEST"
+DEFERRED_BUILDS_RUNTIME_DIR="$RUNTIME" "$ABS_BUILD/deferred-realise" swap alpha >"$HARNESS_TMP/swap.log" 2>&1
+rc=$?
+is "$rc" "0" "deferred-realise swap alpha exits 0"
+is "$(readlink "$RUNTIME/models/alpha")" "$STATE/roots/$GEN2/alpha" "RUNTIME/models/alpha now points at the new generation's root"
+is "$(readlink "$STATE/roots/$GEN2/alpha")" "$OUT_ALPHA2" "the new root points at the new output"
+is "$(readlink "$STATE/roots/$GEN/alpha")" "$OUT_ALPHA" "the old root is kept"
+is "$(statusfield alpha out)/$(statusfield alpha generation)" "$OUT_ALPHA2/$GEN2" "status file: the new output and generation"
+is "$(unit_prop deferred-serve@alpha.service ActiveState)/$(unit_prop deferred-serve@alpha.service MainPID)" \
+        "active/$SERVE_PID" "the old server kept serving through the swap (restarting it is the unit's ExecStartPost)"
+like "$(cat "$HARNESS_TMP/swap.log")" "Model alpha swapped: .* the previous root $STATE/roots/$GEN/alpha is kept" \
+        "swap says what it replaced"
+
+diag "a swap whose build fails changes nothing for the server"
+GEN3="$GEN-c"
+DRV_ALPHA3=$(NONCE="$NONCE-3" instantiate alpha --arg fail true)
+{
+        printf '[deferred-builds]\nversion = 1\ngeneration = %s\n' "$GEN3"
+        model alpha "$DRV_ALPHA3"
+} >"$DEFERRED_BUILDS_MANIFEST"
+DEFERRED_BUILDS_RUNTIME_DIR="$RUNTIME" "$ABS_BUILD/deferred-realise" swap alpha >"$HARNESS_TMP/swap3.log" 2>&1
+is "$?" "65" "the failed swap exits 65"
+is "$(readlink "$RUNTIME/models/alpha")" "$STATE/roots/$GEN2/alpha" "RUNTIME/models/alpha still points at the served root"
+ok "no root in the failed generation's folder" test ! -e "$STATE/roots/$GEN3/alpha"
+like "$(statusfield alpha error)" '^swap not done, the previous model keeps serving: build of model alpha failed: builder for .* failed with exit code 3' \
+        "status file: the error says the previous model keeps serving"
+is "$(unit_prop deferred-serve@alpha.service MainPID)" "$SERVE_PID" "the server was not touched"
+
+# --------------------------------------------------------------------------------------
+diag "command line"
+"$ABS_BUILD/deferred-realise" --help >"$HARNESS_TMP/help" 2>&1
+is "$?" "0" "--help exits 0"
+like "$(cat "$HARNESS_TMP/help")" 'Usage: deferred-realise \[--manifest FILE\] realise NAME' "--help shows the usage"
+"$ABS_BUILD/deferred-realise" frobnicate alpha 2>/dev/null
+is "$?" "64" "unknown command -> 64"
+"$ABS_BUILD/deferred-realise" realise 2>/dev/null
+is "$?" "64" "missing model name -> 64"
+"$ABS_BUILD/deferred-realise" realise nosuchmodel >"$HARNESS_TMP/nomodel" 2>&1
+is "$?" "66" "model not in the manifest -> 66"
+like "$(cat "$HARNESS_TMP/nomodel")" "Model nosuchmodel is not in manifest $DEFERRED_BUILDS_MANIFEST" \
+        "the message names the model and the manifest"
+"$ABS_BUILD/deferred-realise" --manifest "$HARNESS_TMP/absent.ini" realise alpha 2>/dev/null
+is "$?" "66" "unreadable manifest -> 66"
+
+if [ -n "$(cat "$HARNESS_TMP/realise.log" 2>/dev/null)" ]; then
+        diag "realise units' output:"
+        tail -n 40 "$HARNESS_TMP/realise.log" | sed 's/^/  /' | while IFS= read -r l; do diag "$l"; done
+fi
+tap_done
