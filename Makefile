@@ -149,6 +149,7 @@ install: all
 	cd $(BUILD)/units && for s in system user; do [ -d $$s ] || continue; \
 	        for f in $$(cd $$s && find . -type f); do \
 	        install -D -m 0644 $$s/$$f $(DESTDIR)$(SYSTEMDDIR)/$$s/$$f; done; done
+	install -D -m 0644 units/sysusers/deferred-builds.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/deferred-builds.conf
 	for m in man/*.[0-9]; do [ -e "$$m" ] || continue; \
 	        s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m); done
 

@@ -359,6 +359,16 @@ in
         ln -s ${manifest.file} $out/deferred-builds/manifest.ini
       '';
 
+      # The realise and retrain units run as this static system user: a dynamic user's
+      # state directory would sit below /var/lib/private (0700), where the servers could
+      # not follow the published link into the GC roots.
+      users.users.deferred-builds = {
+        isSystemUser = true;
+        group = "deferred-builds";
+        description = "deferred-builds model realiser";
+      };
+      users.groups.deferred-builds = { };
+
       # The generator (lib/systemd/system-generators), the unit templates and
       # deferred-builds.target come from the package.
       systemd.packages = [ cfg.package ];

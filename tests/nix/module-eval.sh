@@ -138,6 +138,8 @@ is "$(ev full activation.deps)" '["specialfs"]' "full: the activation script run
 # 9
 is "$(ev full gcPre)" "[$(json_str "-$pkg/bin/deferred-builds prune")]" "full: nix-gc runs deferred-builds prune first (failure tolerated)"
 is "$(ev full trustedUsers)" '["root","deferred-builds"]' "full: a model with builders makes deferred-builds a trusted user, root kept"
+is "$(ev full realiseUser)" '{"description":"deferred-builds model realiser","group":"deferred-builds","isSystemUser":true}' "full: the realise units' static system user is declared"
+is "$(ev full realiseGroup)" 'true' "full: and its group"
 is "$(ev plain gcPre)" "[]" "plain: no prune step without nix.gc.automatic"
 is "$(ev plain trustedUsers)" '["root"]' "plain: no model needs trust, trusted-users untouched"
 is "$(ev plain trustRealiseUser)" "false" "plain: trustRealiseUser defaults to false"
