@@ -44,7 +44,8 @@ in
 }).file
 EOF
         local m
-        m=$(nix-build --no-out-link "$HARNESS_TMP/m-$id.nix" --option substituters '' 2>>"$HARNESS_TMP/nix.log") || return 1
+        # Rooted (-o): the GC steps below must not take the live manifest and its .drv.
+        m=$(nix-build -o "$HARNESS_TMP/manifest-$id" "$HARNESS_TMP/m-$id.nix" --option substituters '' 2>>"$HARNESS_TMP/nix.log") || return 1
         ln -sfn "$m" "$DEFERRED_BUILDS_MANIFEST"
         echo "$m"
 }
