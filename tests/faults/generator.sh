@@ -64,7 +64,6 @@ for i in $(seq 1 "$KILLS"); do
         rm -rf "$out"
 done
 diag "killed $killed of $KILLS runs before they finished"
-incomplete=$killed
 is "$partial" 0 "killed $KILLS times at random points: no partial unit file ever visible"
 [ "$killed" -gt 0 ]
 tap_result $? "the kill loop really interrupted runs ($killed)"
