@@ -13,7 +13,8 @@ ABS_BUILD=${ABS_BUILD:-$PWD/build}
 GEN="$ABS_BUILD/deferred-builds-generator"
 KILLS=${KILLS:-$([ -n "${LONG:-}" ] && echo 1000 || echo 50)}
 SWAPS=${SWAPS:-$([ -n "${LONG:-}" ] && echo 500 || echo 50)}
-tmp=$(mktemp -d)
+# Generator output lives on a tmpfs (/run) in real life: use one here too when there is one.
+tmp=$(mktemp -d -p "$( [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")")
 cleanup() {
         mountpoint -q "$tmp/full" 2>/dev/null && umount "$tmp/full"
         rm -rf "$tmp"
