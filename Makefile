@@ -160,4 +160,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 tidy:
-	clang-tidy --quiet $$(git ls-files '*.c') -- $(CFLAGS)
+	clang-tidy --quiet $$(git ls-files "*.c") -- -std=gnu11 -D_GNU_SOURCE -Isrc/lib $(DEPS_CFLAGS)

@@ -198,8 +198,7 @@ int main(int argc, char *argv[]) {
         }
         /* Generators run before the journal: systemd.generator(7) says log to /dev/kmsg.
          * Under a user manager (and in tests) stderr reaches the manager's log. */
-        log_setup(GENERATOR_NAME, getenv("SYSTEMD_SCOPE") && streq(getenv("SYSTEMD_SCOPE"), "user") ? LOG_TARGET_STDERR
-                                                                                                : LOG_TARGET_KMSG);
+        log_setup(GENERATOR_NAME, scope_from_environment() == SCOPE_USER ? LOG_TARGET_STDERR : LOG_TARGET_KMSG);
         int r = run(argv[optind]);
         return r < 0 ? 1 : 0;
 }
