@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: MIT */
+/* deferred-builds reconcile: make what runs match the manifest.
+ *
+ * Why it exists (shared/NIXOS-NOTES.md): switch-to-configuration never restarts a
+ * generated unit whose drop-in changed, nor stops one that disappeared, and a training
+ * pulled in by the default target would hold boot in "starting" for hours. So the
+ * default target wants deferred-builds-reconcile.service instead, which runs this once
+ * start-up finished and on every manifest change:
+ *
+ *   served, and the manifest names another derivation  -> start the retrain unit (builds
+ *                                                          while the old model serves,
+ *                                                          then swaps it in)
+ *   training another derivation than the manifest's   -> restart the realise unit
+ *   realise failed for the manifest's derivation       -> leave it failed (no retry storm)
+ *   anything else not running                          -> start the serve unit (its
+ *                                                          Requires= starts the realise)
+ *   units of a model no longer in the manifest         -> stop them, unpublish the model
+ *
+ * Every job is queued without waiting for it ("no-block"), all calls pipelined on one
+ * connection: reconcile returns at once, whatever trains. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+#include "util.h"
+#include "validate.h"
+
+#define TARGET "deferred-builds.target"
+#define USEC_PER_SEC 1000000ULL
+#define STARTUP_POLL_USEC (200 * 1000ULL)
+
+static bool arg_dry_run = false;
+static bool arg_wait_startup = false;
+static unsigned long long arg_startup_timeout = 300; /* seconds */
+
+static void help(void) {
+        printf("Usage: %s reconcile [--wait-startup[=SECONDS]] [--dry-run]\n\n"
+               "Make the running units match the manifest: start new models, retrain changed ones\n"
+               "while the old model keeps serving, stop models removed from the manifest, and leave\n"
+               "a model whose derivation already failed alone. Queues jobs and returns at once; it\n"
+               "never waits for a training. Prints one line per action and a summary.\n\n"
+               "  --wait-startup[=SECONDS]  first wait (at most SECONDS, default 300) until the\n"
+               "                            manager finished starting up, so that boot reaches\n"
+               "                            \"running\" while models train\n"
+               "  --dry-run                 print what would be done, do nothing\n"
+               "  --user                    the user manager     --system  the system manager\n"
+               "  -h --help                 show this help\n",
+               program_invocation_short_name);
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        static const struct option opts[] = {
+                COMMON_OPTIONS,
+                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
+                { "wait-startup", optional_argument, NULL, ARG_WAIT_STARTUP },
+                {},
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
+                if (common_option(c))
+                        continue;
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_DRY_RUN:
+                        arg_dry_run = true;
+                        break;
+                case ARG_WAIT_STARTUP:
+                        arg_wait_startup = true;
+                        if (optarg && (safe_atou64(optarg, &arg_startup_timeout) < 0 ||
+                                       arg_startup_timeout > 24ULL * 3600))
+                                return operand_error(argv, "--wait-startup= takes a number of seconds (at most "
+                                                           "86400)");
+                        break;
+                default:
+                        return option_error(c, argv);
+                }
+        }
+        if (optind < argc)
+                return operand_error(argv, "takes no arguments");
+        return CLI_CONTINUE;
+}
+
+/* Waits until the manager left "initializing" and "starting". A start job queued after
+ * that does not hold the manager in "starting", which is the point of waiting. */
+static int wait_for_startup(sd_bus *bus) {
+        unsigned long long deadline = now_usec(CLOCK_MONOTONIC) + arg_startup_timeout * USEC_PER_SEC;
+        bool said = false;
+        for (;;) {
+                _cleanup_free_ char *state = NULL;
+                int r = bus_get_system_state(bus, &state);
+                if (r < 0)
+                        return r;
+                if (!streq(state, "initializing") && !streq(state, "starting")) {
+                        if (said)
+                                printf("Manager start-up finished (%s).\n", state);
+                        return streq(state, "stopping") ? 1 : 0;
+                }
+                if (now_usec(CLOCK_MONOTONIC) >= deadline) {
+                        log_warning("The manager is still %s after %llu s; reconciling anyway.", state,
+                                    arg_startup_timeout);
+                        return 0;
+                }
+                if (!said) {
+                        printf("Waiting for the manager to finish start-up (%s)...\n", state);
+                        fflush(stdout);
+                        said = true;
+                }
+                usleep(STARTUP_POLL_USEC);
+        }
+}
+
+typedef struct Plan {
+        BusCall *calls;
+        size_t n_calls, alloc;
+        size_t started, retrained, rebuilt, stopped, left_failed, unchanged;
+} Plan;
+
+static void plan_done(Plan *p) {
+        for (size_t i = 0; i < p->n_calls; i++)
+                bus_call_done(&p->calls[i]);
+        free(p->calls);
+        *p = (Plan){ 0 };
+}
+
+static int plan_call_job(Plan *p, const char *method, const char *unit, const char *mode, uint32_t job_id) {
+        if (p->n_calls == p->alloc) {
+                size_t na = p->alloc ? p->alloc * 2 : 64;
+                BusCall *n = realloc(p->calls, na * sizeof(BusCall));
+                if (!n)
+                        return log_oom();
+                p->calls = n;
+                p->alloc = na;
+        }
+        char *u = strdup(unit);
+        if (!u)
+                return log_oom();
+        p->calls[p->n_calls++] = (BusCall){ .method = method, .unit = u, .mode = mode, .job_id = job_id };
+        return 0;
+}
+
+static int plan_call(Plan *p, const char *method, const char *unit, const char *mode) {
+        return plan_call_job(p, method, unit, mode, 0);
+}
+
+static int plan_unit(Plan *p, const char *method, UnitKind k, const char *name, const char *mode) {
+        char unit[UNIT_NAME_BUF];
+        return plan_call(p, method, model_unit_name(k, name, unit), mode);
+}
+
+static void say(const char *fmt, ...) _printf_(1, 2);
+static void say(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        putchar('\n');
+}
+
+/* Without a status file (e.g. the runtime directory was cleaned), the published link still
+ * tells which output is served; it can only be compared when the manifest knows the output
+ * (not for content-addressed derivations). */
+static bool published_is(const char *runtime_dir, const Model *md) {
+        if (!runtime_dir || !md->out)
+                return false;
+        _cleanup_free_ char *link = strjoin(runtime_dir, "/models/", md->name);
+        if (!link)
+                return false;
+        _cleanup_free_ char *resolved = realpath(link, NULL);
+        return resolved && streq(resolved, md->out);
+}
+
+static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir) {
+        const Model *md = v->model;
+        const char *name = md->name;
+        const UnitInfo *R = model_unit(v, UNIT_REALISE), *S = model_unit(v, UNIT_SERVE),
+                       *T = model_unit(v, UNIT_RETRAIN);
+        const StatusInfo *st = v->status;
+        bool same_drv = model_view_status_drv_is(v, md->drv);
+        bool other_drv = st && !isempty(st->drv) && !same_drv;
+        char unit[UNIT_NAME_BUF];
+        int r;
+
+        if (unit_is_active(S)) {
+                if (unit_is_activating(T) || unit_has_job(T, "start")) {
+                        if (!other_drv) {
+                                p->unchanged++;
+                                return 0;
+                        }
+                        say("retraining %s again (drv changed during retraining)", name);
+                        p->retrained++;
+                        return plan_unit(p, "RestartUnit", UNIT_RETRAIN, name, "replace");
+                }
+                if (model_view_is_current(v) || (!st && published_is(runtime_dir, md))) {
+                        p->unchanged++;
+                        return 0;
+                }
+                if (st && st->state == MODEL_STATE_FAILED && same_drv) {
+                        say("leaving %s serving its previous model: retraining the same derivation failed before; "
+                            "run deferred-builds realise %s to retry",
+                            name, name);
+                        p->left_failed++;
+                        return 0;
+                }
+                say("retraining %s (drv changed)", name);
+                p->retrained++;
+                return plan_unit(p, "StartUnit", UNIT_RETRAIN, name, "replace");
+        }
+
+        if (unit_is_activating(R)) {
+                if (other_drv) {
+                        say("restarting the training of %s (drv changed)", name);
+                        p->rebuilt++;
+                        if ((r = plan_unit(p, "RestartUnit", UNIT_REALISE, name, "replace")) < 0)
+                                return r;
+                        return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
+                }
+                p->unchanged++;
+                /* Trained by hand (deferred-builds realise): have it served when done. */
+                if (!unit_has_job(S, "start"))
+                        return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
+                return 0;
+        }
+
+        if (unit_is_failed(R)) {
+                if (same_drv) {
+                        say("leaving %s failed: same derivation failed before; run deferred-builds realise %s to "
+                            "retry",
+                            name, name);
+                        p->left_failed++;
+                        return 0;
+                }
+                say("starting %s (drv changed since it failed)", name);
+                p->started++;
+                /* Clears the failure and the start-limit counter of the old derivation. */
+                if ((r = plan_unit(p, "ResetFailedUnit", UNIT_REALISE, name, NULL)) < 0)
+                        return r;
+                return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
+        }
+
+        if (unit_is_active(R) && st && st->state == MODEL_STATE_FAILED && same_drv) {
+                /* A retrain of this derivation failed; the realised model is the previous one. */
+                say("leaving %s on its previous model: retraining the same derivation failed before; run "
+                    "deferred-builds realise %s to retry",
+                    name, name);
+                p->left_failed++;
+                if (unit_is_inactive(S))
+                        return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
+                return 0;
+        }
+
+        if (unit_is_active(R) && !model_view_is_current(v) && !(!st && published_is(runtime_dir, md))) {
+                say("rebuilding %s (drv changed)", name);
+                p->rebuilt++;
+                if (unit_is_failed(S) && (r = plan_unit(p, "ResetFailedUnit", UNIT_SERVE, name, NULL)) < 0)
+                        return r;
+                if ((r = plan_unit(p, "RestartUnit", UNIT_REALISE, name, "replace")) < 0)
+                        return r;
+                return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
+        }
+
+        if (unit_is_failed(S)) {
+                say("leaving %s failed: its server %s failed; see deferred-builds logs %s, run deferred-builds "
+                    "restart %s to retry",
+                    name, model_unit_name(UNIT_SERVE, name, unit), name, name);
+                p->left_failed++;
+                return 0;
+        }
+
+        if (unit_is_activating(S) || streq(S ? S->active_state : "", "deactivating") || unit_has_job(S, NULL) ||
+            unit_has_job(R, "start")) {
+                p->unchanged++; /* already on its way, or being restarted */
+                return 0;
+        }
+
+        say("starting %s", name);
+        p->started++;
+        return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
+}
+
+/* A model gone from the manifest: stop its units, server first; forget failures, so its
+ * units can be unloaded. */
+static int plan_removed(Plan *p, const ModelUnits *mu) {
+        static const UnitKind order[] = { UNIT_SERVE, UNIT_RETRAIN, UNIT_REALISE };
+        bool any = false;
+        int r;
+        for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+                const UnitInfo *u = mu->unit[order[i]];
+                if (!u)
+                        continue;
+                if (unit_is_failed(u))
+                        r = plan_call(p, "ResetFailedUnit", u->id, NULL);
+                else if (!streq(u->active_state, "inactive"))
+                        r = plan_call(p, "StopUnit", u->id, "replace");
+                else if (u->job_id > 0) {
+                        /* Inactive with a queued start: once its drop-in is gone the manager
+                         * refuses to stop a unit it cannot load, but the job can go. */
+                        r = plan_call_job(p, "CancelJob", u->id, NULL, u->job_id);
+                } else
+                        continue;
+                if (r < 0)
+                        return r;
+                any = true;
+        }
+        if (any) {
+                say("stopping %s (removed from manifest)", mu->name);
+                p->stopped++;
+        }
+        return any;
+}
+
+/* Removes RUNTIME/models/NAME of models no longer in the manifest: only a symlink into our
+ * own roots folder, never anything else. */
+static int unpublish_removed(Plan *p, const Manifest *m, char **skipped, const UnitTable *units,
+                             const char *runtime_dir) {
+        _cleanup_free_ char *state_dir = NULL, *models_dir = NULL, *roots = NULL;
+        if (!runtime_dir)
+                return 0;
+        int r = path_state_dir(arg_scope, &state_dir);
+        if (r < 0)
+                return log_error_errno(r, "Failed to determine the state directory (set HOME or "
+                                          "DEFERRED_BUILDS_STATE_DIR): %m");
+        models_dir = strjoin(runtime_dir, "/models");
+        roots = strjoin(state_dir, "/roots/");
+        if (!models_dir || !roots)
+                return log_oom();
+
+        _cleanup_closedir_ DIR *d = opendir(models_dir);
+        if (!d) {
+                if (errno == ENOENT)
+                        return 0;
+                return log_error_errno(-errno, "Failed to open %s: %m", models_dir);
+        }
+        int ret = 0;
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                const char *name = de->d_name;
+                if (!model_name_is_valid(name) || manifest_find(m, name) || strv_contains(skipped, name))
+                        continue;
+
+                struct stat s;
+                char target[4096];
+                if (fstatat(dirfd(d), name, &s, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(s.st_mode)) {
+                        log_warning("Leaving %s/%s alone: not a symlink, so not a model this tool published.",
+                                    models_dir, name);
+                        continue;
+                }
+                ssize_t k = readlinkat(dirfd(d), name, target, sizeof target - 1);
+                if (k < 0)
+                        continue;
+                target[k] = 0;
+                if (!startswith(target, roots)) {
+                        log_warning("Leaving %s/%s alone: it points to %s, not into %s.", models_dir, name, target,
+                                    roots);
+                        continue;
+                }
+                const ModelUnits *mu = unit_table_find(units, name);
+                bool said = false;
+                for (UnitKind kk = 0; mu && kk < _UNIT_KIND_MAX; kk++)
+                        said = said || !unit_is_inactive(mu->unit[kk]);
+                if (!said) {
+                        say("unpublishing %s (removed from manifest)", name);
+                        p->stopped++;
+                }
+                if (arg_dry_run)
+                        continue;
+                if (unlinkat(dirfd(d), name, 0) < 0 && errno != ENOENT)
+                        ret = log_error_errno(-errno, "Failed to remove the published link %s/%s: %m", models_dir,
+                                              name);
+        }
+        if (errno != 0)
+                return log_error_errno(-errno, "Failed to read %s: %m", models_dir);
+        return ret;
+}
+
+static void print_summary(const Plan *p, const Manifest *m) {
+        printf("%s%zu started, %zu retrained, %zu rebuilt, %zu stopped, %zu left failed, %zu unchanged "
+               "(%zu models in %s)\n",
+               arg_dry_run ? "dry run, nothing done: " : "", p->started, p->retrained, p->rebuilt, p->stopped,
+               p->left_failed, p->unchanged, m->n_models, m->path);
+        fflush(stdout);
+}
+
+static int run(void) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_manifest_ Manifest *m = NULL;
+        _cleanup_(unit_table_done) UnitTable units = { 0 };
+        _cleanup_(plan_done) Plan plan = { 0 };
+        _cleanup_strv_free_ char **skipped = NULL;
+        _cleanup_free_ char *runtime_dir = NULL;
+        int r;
+
+        if (bus_connect(arg_scope, &bus) < 0)
+                return CLI_EXIT_UNAVAILABLE;
+        if (arg_wait_startup) {
+                r = wait_for_startup(bus);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        printf("The manager is stopping: nothing to reconcile.\n");
+                        return 0;
+                }
+        }
+
+        /* Read after waiting: the manifest may have changed meanwhile. */
+        r = cli_load_manifest(NULL, &m);
+        if (r != 0) {
+                log_error("Nothing was started or stopped.");
+                return r;
+        }
+        if (manifest_skipped_names(m, &skipped) < 0)
+                return -ENOMEM;
+        r = path_runtime_dir(arg_scope, &runtime_dir);
+        if (r < 0)
+                log_warning_errno(r, "Failed to determine the runtime directory (set XDG_RUNTIME_DIR or "
+                                     "DEFERRED_BUILDS_RUNTIME_DIR): %m; deciding from unit states only.");
+
+        r = unit_table_load(bus, &units);
+        if (r < 0)
+                return r;
+
+        /* Removed models first: their stop jobs are queued before any start. */
+        for (size_t i = 0; i < units.n_models; i++) {
+                const ModelUnits *mu = &units.models[i];
+                if (manifest_find(m, mu->name))
+                        continue;
+                if (strv_contains(skipped, mu->name)) {
+                        bool alive = false;
+                        for (UnitKind k = 0; k < _UNIT_KIND_MAX; k++)
+                                alive = alive || !unit_is_inactive(mu->unit[k]);
+                        if (alive)
+                                say("leaving %s as it is: its manifest entry has errors (deferred-builds check)",
+                                    mu->name);
+                        continue;
+                }
+                if ((r = plan_removed(&plan, mu)) < 0)
+                        return r;
+        }
+        if ((r = unpublish_removed(&plan, m, skipped, &units, runtime_dir)) < 0)
+                return r;
+
+        _cleanup_free_ ModelStatus *st = malloc(sizeof(ModelStatus));
+        if (!st)
+                return log_oom();
+        for (size_t i = 0; i < m->n_models; i++) {
+                ModelView v;
+                const Model *md = &m->models[i];
+                r = model_view_init(&v, md->name, md, unit_table_find(&units, md->name), runtime_dir, st);
+                if (r >= 0)
+                        r = plan_model(&plan, &v, runtime_dir);
+                model_view_done(&v);
+                if (r < 0)
+                        return r;
+        }
+
+        /* ignore-requirements: mark the target started without pulling in what it wants.
+         * Its Wants= would start every serve unit, and so retry a model that is left
+         * failed above; the serve units that should start were queued one by one. */
+        r = plan_call(&plan, "StartUnit", TARGET, "ignore-requirements");
+        if (r < 0)
+                return r;
+
+        if (arg_dry_run) {
+                print_summary(&plan, m);
+                return 0;
+        }
+        r = bus_calls_run(bus, plan.calls, plan.n_calls);
+        if (r < 0)
+                return r;
+        print_summary(&plan, m);
+        if (r > 0) {
+                log_error("%d of %zu jobs could not be queued (see above); the others were.", r, plan.n_calls);
+                return CLI_EXIT_FAILURE;
+        }
+        return 0;
+}
+
+int verb_reconcile(int argc, char *argv[]) {
+        int r = parse_argv(argc, argv);
+        if (r != CLI_CONTINUE)
+                return r;
+        return run();
+}

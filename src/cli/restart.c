@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* deferred-builds restart NAME [--if-active] [--no-block]: restart a model's server, e.g.
+ * to load a model that was swapped in. deferred-retrain@NAME.service runs
+ * `restart --if-active --no-block NAME` after it published a new model. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "log.h"
+#include "util.h"
+
+static bool arg_if_active = false;
+static bool arg_no_block = false;
+
+static void help(void) {
+        printf("Usage: %s restart [--if-active] [--no-block] NAME\n\n"
+               "Restart deferred-serve@NAME.service, the server of model NAME.\n\n"
+               "  --if-active  only if it is running (try-restart); a stopped server stays stopped\n"
+               "  --no-block   queue the restart and return; by default wait until it finished\n"
+               "  --user       the user manager     --system  the system manager (default)\n"
+               "  -h --help    show this help\n",
+               program_invocation_short_name);
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        static const struct option opts[] = {
+                COMMON_OPTIONS,
+                { "if-active", no_argument, NULL, ARG_IF_ACTIVE },
+                { "no-block", no_argument, NULL, ARG_NO_BLOCK },
+                {},
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
+                if (common_option(c))
+                        continue;
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_IF_ACTIVE:
+                        arg_if_active = true;
+                        break;
+                case ARG_NO_BLOCK:
+                        arg_no_block = true;
+                        break;
+                default:
+                        return option_error(c, argv);
+                }
+        }
+        if (argc - optind != 1)
+                return operand_error(argv, "takes exactly one model NAME");
+        return CLI_CONTINUE;
+}
+
+static int run(const char *name) {
+        _cleanup_manifest_ Manifest *m = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *state = NULL, *result = NULL;
+        const Model *md;
+        char unit[UNIT_NAME_BUF];
+        int r;
+
+        r = cli_load_manifest(NULL, &m);
+        if (r != 0)
+                return r;
+        r = cli_model_arg(name, m, &md);
+        if (r != 0)
+                return r;
+        model_unit_name(UNIT_SERVE, name, unit);
+
+        if (bus_connect(arg_scope, &bus) < 0)
+                return CLI_EXIT_UNAVAILABLE;
+        if (arg_if_active) {
+                r = bus_get_active_state(bus, unit, &state);
+                if (r < 0)
+                        return r;
+                if (!streq(state, "active") && !streq(state, "activating") && !streq(state, "reloading")) {
+                        printf("%s is %s: not restarted.\n", unit, state);
+                        return 0;
+                }
+        }
+
+        r = bus_job_run(bus, arg_if_active ? "TryRestartUnit" : "RestartUnit", unit, !arg_no_block, &result);
+        if (r < 0)
+                return r;
+        if (arg_no_block) {
+                printf("Queued restart of %s.\n", unit);
+                return 0;
+        }
+        if (!streq(result, "done")) {
+                fprintf(stderr, "Restart of %s: job %s. See 'deferred-builds logs %s'.\n", unit, result, name);
+                return CLI_EXIT_FAILURE;
+        }
+        printf("Restarted %s.\n", unit);
+        return 0;
+}
+
+int verb_restart(int argc, char *argv[]) {
+        int r = parse_argv(argc, argv);
+        if (r != CLI_CONTINUE)
+                return r;
+        return run(argv[optind]);
+}
