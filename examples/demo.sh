@@ -67,7 +67,8 @@ EOF
         ln -sfn "$manifest" "$DEFERRED_BUILDS_MANIFEST"
         local t0=$EPOCHREALTIME
         harness_start
-        systemctl --user start deferred-builds.target
+        # What nixos-rebuild switch does after the reload: restart the reconcile unit.
+        systemctl --user restart deferred-builds-reconcile.service
         echo "deployment returned after $(elapsed "$t0") s; the manager says: $(systemctl --user is-system-running)"
 
         step "Training in the background (deferred-builds status, every 2 s)"

@@ -463,9 +463,11 @@ static int run(void) {
                         return r;
         }
 
-        /* ignore-requirements: mark the target started without pulling in what it wants.
-         * Its Wants= would start every serve unit, and so retry a model that is left
-         * failed above; the serve units that should start were queued one by one. */
+        /* The target is the PartOf= anchor of every model unit (stopping it stops them all).
+         * It wants nothing (the generator writes no .wants/ links, or a switch, which starts
+         * active targets again, would retry every failed model); ignore-requirements keeps
+         * it that way even if an operator adds some. The serve units that should start were
+         * queued one by one above. */
         r = plan_call(&plan, "StartUnit", TARGET, "ignore-requirements");
         if (r < 0)
                 return r;

@@ -98,10 +98,11 @@ static int generate(const Manifest *m, Scope scope, int dirfd) {
                 _cleanup_free_ char *rtext = NULL, *stext = NULL;
                 if (unit_realise_dropin(md, source, &rtext) < 0 || unit_serve_dropin(md, scope, source, &stext) < 0)
                         return log_oom();
+                /* No deferred-builds.target.wants/ link: switch-to-configuration starts every
+                 * active target again, and a target that wanted the servers would so retry
+                 * every failed training on every switch. Reconcile starts each server. */
                 if ((r = write_dropin(dirfd, realise, DROPIN_NAME, rtext)) < 0 ||
                     (r = write_dropin(dirfd, serve, DROPIN_NAME, stext)) < 0)
-                        return r;
-                if ((r = add_wants(dirfd, "deferred-builds.target", serve, "deferred-serve@.service")) < 0)
                         return r;
         }
         log_debug("Generated units for %zu models from %s.", m->n_models, source);

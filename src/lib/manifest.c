@@ -77,10 +77,13 @@ static size_t *index_slot(Parser *p, const char *name) {
 static int diag_add(Manifest *m, DiagLevel level, unsigned line, const char *model, const char *fmt, ...)
         _printf_(5, 6);
 static int diag_add(Manifest *m, DiagLevel level, unsigned line, const char *model, const char *fmt, ...) {
-        Diag *n = realloc(m->diags, sizeof(Diag) * (m->n_diags + 1));
-        if (!n)
-                return -ENOMEM;
-        m->diags = n;
+        /* Grown geometrically: a 10,000-model file may carry as many warnings. */
+        if ((m->n_diags & (m->n_diags - 1)) == 0) {
+                Diag *n = realloc(m->diags, sizeof(Diag) * (m->n_diags ? m->n_diags * 2 : 4));
+                if (!n)
+                        return -ENOMEM;
+                m->diags = n;
+        }
         Diag *d = &m->diags[m->n_diags];
         *d = (Diag){ .level = level, .line = line };
         va_list ap;
@@ -226,10 +229,12 @@ static int section_begin(Parser *p, const char *name, unsigned line) {
                 p->in_unknown = true;
                 return 0;
         }
-        Model *n = realloc(p->models, sizeof(Model) * (p->n_models + 1));
-        if (!n)
-                return -ENOMEM;
-        p->models = n;
+        if ((p->n_models & (p->n_models - 1)) == 0) { /* 0, 1, 2, 4, ...: double */
+                Model *n = realloc(p->models, sizeof(Model) * (p->n_models ? p->n_models * 2 : 4));
+                if (!n)
+                        return -ENOMEM;
+                p->models = n;
+        }
         Model *md = &p->models[p->n_models];
         *md = (Model){ .line = line, .builders_use_substitutes = -1 };
         md->name = strdup(mname);

@@ -73,14 +73,22 @@ size_t strv_length(char *const *l) {
 int strv_push(char ***l, size_t *n, char *value) {
         if (!value)
                 return -ENOMEM;
-        char **nl = realloc(*l, sizeof(char *) * (*n + 2));
-        if (!nl) {
-                free(value);
-                return -ENOMEM;
+        /* Capacity is the next power of two above n + 1 (room for the NULL): grow when
+         * n + 1 reaches one. */
+        size_t need = *n + 2;
+        if (!*l || ((*n + 1) & *n) == 0) {
+                size_t cap = 4;
+                while (cap < need)
+                        cap *= 2;
+                char **nl = realloc(*l, sizeof(char *) * cap);
+                if (!nl) {
+                        free(value);
+                        return -ENOMEM;
+                }
+                *l = nl;
         }
-        nl[(*n)++] = value;
-        nl[*n] = NULL;
-        *l = nl;
+        (*l)[(*n)++] = value;
+        (*l)[*n] = NULL;
         return 0;
 }
 

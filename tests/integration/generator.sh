@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The generator under a real systemd 252 user manager: after start and after every
 # daemon-reload, each model's two units are loaded from the shipped templates plus the
-# generated drop-ins, linked by Requires=/After=, wanted by deferred-builds.target; a bad
-# model is absent and the good ones present. Also: the generator opens no socket and
+# generated drop-ins, linked by Requires=/After=, PartOf= deferred-builds.target (which
+# wants none of them: reconcile starts them); a bad model is absent and the good ones present. Also: the generator opens no socket and
 # executes nothing (strace).
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
@@ -27,8 +27,12 @@ write_manifest alpha bad-one beta
 harness_start || { tap_result 1 "user manager starts"; tap_done; exit 1; }
 tap_result 0 "user manager starts with the generator installed"
 
-wants=$(unit_prop deferred-builds.target Wants | tr ' ' '\n' | sort | tr '\n' ' ')
-is "$wants" "deferred-serve@alpha.service deferred-serve@beta.service " "target wants exactly the good models' serve units"
+# has_dropin NAME: the model's serve unit carries the generated drop-in.
+has_dropin() { unit_prop "deferred-serve@$1.service" DropInPaths | grep -q "deferred-serve@$1.service.d/50-deferred-builds-model.conf"; }
+ok "alpha has its generated drop-in" has_dropin alpha
+ok "beta has its generated drop-in" has_dropin beta
+not_ok_expected "the bad model has none" has_dropin bad-one
+is "$(unit_prop deferred-builds.target Wants)" "" "the target wants no model unit (a switch restarting it must not retry failed trainings)"
 for m in alpha beta; do
         is "$(unit_prop deferred-serve@$m.service LoadState)" loaded "serve unit of $m is loaded"
         is "$(unit_prop deferred-realise@$m.service LoadState)" loaded "realise unit of $m is loaded"
@@ -41,6 +45,8 @@ for m in alpha beta; do
         is "$(unit_prop deferred-realise@$m.service Type)" oneshot "realise of $m is a oneshot"
         is "$(unit_prop deferred-realise@$m.service RemainAfterExit)" yes "realise of $m remains active after it exits"
         like "$(unit_prop deferred-serve@$m.service SourcePath)" "manifest.ini$" "serve of $m names the manifest as SourcePath="
+        like "$(unit_prop deferred-serve@$m.service PartOf)" "deferred-builds.target" "serve of $m is PartOf= the target"
+        like "$(unit_prop deferred-serve@$m.service LogExtraFields)" "DEFERRED_MODEL=$m" "serve of $m logs with DEFERRED_MODEL=$m"
 done
 is "$(unit_prop deferred-serve@bad-one.service ExecStart)" "" "the bad model has no serve command (its drop-in was not written)"
 unlike "$(unit_prop deferred-builds.target After)" "deferred-(serve|realise)@" "the target is not ordered after any model unit (never waits for training)"
@@ -50,21 +56,26 @@ unlike "$(unit_prop default.target Wants)" "deferred-builds.target|deferred-(ser
 # A new manifest: beta removed, gamma added; the manager picks it up at daemon-reload.
 write_manifest alpha gamma
 harness_reload
-wants=$(unit_prop deferred-builds.target Wants | tr ' ' '\n' | sort | tr '\n' ' ')
-is "$wants" "deferred-serve@alpha.service deferred-serve@gamma.service " "after daemon-reload the target wants the new set of models"
+ok "after daemon-reload the added model has its drop-in" has_dropin gamma
+not_ok_expected "and the removed one has none" has_dropin beta
 is "$(unit_prop deferred-serve@beta.service ExecStart)" "" "the removed model's serve unit lost its command"
 like "$(unit_prop deferred-serve@gamma.service Requires)" "deferred-realise@gamma.service" "the added model is wired up"
 
 # A manifest the generator must reject keeps nothing.
 printf '[deferred-builds]\nversion = 1\nnot an ini line\n' >"$DEFERRED_BUILDS_MANIFEST"
 harness_reload
-is "$(unit_prop deferred-builds.target Wants)" "" "a rejected manifest yields no model units"
+not_ok_expected "a rejected manifest yields no model units" has_dropin alpha
 like "$(cat "$HARNESS_TMP/manager.log")" "manifest.ini:3: syntax error" "the rejection reaches the manager's log with file and line"
 
 # The manifest vanishes: no units, no error.
 rm -f "$DEFERRED_BUILDS_MANIFEST"
 harness_reload
-is "$(unit_prop deferred-builds.target Wants)" "" "no manifest: no model units"
+write_manifest alpha
+harness_reload
+ok "(a valid manifest again brings alpha back)" has_dropin alpha
+rm -f "$DEFERRED_BUILDS_MANIFEST"
+harness_reload
+not_ok_expected "no manifest: no model units" has_dropin alpha
 # The models above name a .drv that is not in the store: reconcile started them at boot and
 # their realise units failed with 69 (".drv missing"); nothing else may have failed.
 failed=$(systemctl --user --failed --no-legend --plain | awk '{ print $1 }' | sort | tr '\n' ' ')
