@@ -104,7 +104,13 @@ void report_progress(Context *c, const NixProgress *p) {
         snprintf(last_sent, sizeof last_sent, "%s", text);
         report_notify("%s", text);
 
-        c->st.state = p->substituting && !p->building ? MODEL_STATE_SUBSTITUTING : MODEL_STATE_TRAINING;
+        /* The state follows what Nix is doing right now; between activities (querying,
+         * registering the root) it keeps what it was, so a cache hit never shows
+         * "training". */
+        if (p->building)
+                c->st.state = MODEL_STATE_TRAINING;
+        else if (p->substituting)
+                c->st.state = MODEL_STATE_SUBSTITUTING;
         status_take_progress(c, p);
         report_status(c);
 }

@@ -141,6 +141,29 @@ tap_result $? "and fast (${took}s): the realise step found the output, no retrai
 wait_for 10 sh -c "[ \"\$(curl -fsS --max-time 1 'http://127.0.0.1:$PORT/predict?x=1' | sed -n 's/.*\"model\":\"\\([^\"]*\\)\".*/\\1/p')\" = 'B-$NONCE' ]"
 tap_result $? "it serves model B"
 
+# Rollback to generation A, then forward to B again: both models are still rooted, so each
+# switch is a swap with no training (a training takes TRAIN_EPOCHS x TRAIN_PAUSE seconds).
+wait_answer() { # wait_answer ID SECONDS
+        local end=$((SECONDS + $2))
+        while [ $SECONDS -le $end ]; do
+                [ "$(predict_id)" = "$1" ] && return 0
+                sleep 0.1
+        done
+        return 1
+}
+for step in "A $MA" "B $MB"; do
+        set -- $step
+        ln -sfn "$2" "$DEFERRED_BUILDS_MANIFEST"
+        harness_reload
+        t0=$(now)
+        systemctl --user restart deferred-builds-reconcile.service
+        wait_answer "$1-$NONCE" 20
+        tap_result $? "switch to generation $1: the server answers with model $1"
+        took=$(secs_since "$t0")
+        lt "$took" 5
+        tap_result $? "and without training (${took}s, a training takes $((TRAIN_EPOCHS * TRAIN_PAUSE))s)"
+done
+
 # GC: rooted models survive; after prune (gen-A is not the current manifest's generation and
 # is not published), GC collects A and keeps B.
 nix-store --gc >/dev/null 2>&1

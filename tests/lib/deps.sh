@@ -2,7 +2,7 @@
 # Installs the Debian packages the build, the tests and the demo need, only when missing.
 # Safe to run as often as you like; does nothing when everything is there.
 set -eu
-pkgs="build-essential pkg-config libsystemd-dev libinih-dev libcmocka-dev nix-bin clang libclang-rt-14-dev perl strace util-linux procps curl psmisc openssh-server openssh-client iproute2"
+pkgs="build-essential pkg-config libsystemd-dev libinih-dev libcmocka-dev nix-bin clang libclang-rt-14-dev perl strace util-linux procps curl psmisc valgrind openssh-server openssh-client iproute2"
 missing=""
 for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

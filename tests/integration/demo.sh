@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make demo`'s script, as a reader runs it (README): it ends with a prediction printed,
+# and leaves no process of its own running and nothing outside the build dir and the store.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/tap.sh
+ABS_BUILD=${ABS_BUILD:-$PWD/build}
+log=$(mktemp)
+before=$(ls /tmp | sort)
+t0=$SECONDS
+DEMO_EPOCHS=3 DEMO_EPOCH_SECONDS=1 timeout 300 examples/demo.sh "$ABS_BUILD" >"$log" 2>&1
+rc=$?
+took=$((SECONDS - t0))
+is "$rc" 0 "the demo exits 0"
+like "$(cat "$log")" "deployment returned after [0-9.]+ s; the manager says: running" "the deployment returns at once and the manager is running"
+like "$(cat "$log")" "training iris: " "training progress is shown"
+like "$(grep '^prediction:' "$log")" '^prediction: \{"model":"demo-[^"]+","x":2,"y":[0-9.]+\}' "it ends with a real prediction: $(grep '^prediction:' "$log")"
+[ "$took" -lt 120 ]
+tap_result $? "it finishes in under 2 minutes (${took}s)"
+left=$(ps -eo args= | grep -E "^(/lib/systemd/systemd --user|$ABS_BUILD/examples/dbx-serve)" | grep -v grep)
+is "$left" "" "no process of the demo is left running"
+after=$(ls /tmp | sort)
+is "$(comm -13 <(echo "$before") <(echo "$after") | grep -v '^tmp\.' | grep deferred-builds)" "" "no file of the demo is left in /tmp"
+[ "$rc" -eq 0 ] || sed 's/^/# /' "$log"
+rm -f "$log"
+tap_done
