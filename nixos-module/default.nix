@@ -211,6 +211,16 @@ let
               `DEFERRED_MODEL_PATH` is set by the unit.
             '';
           };
+
+          notify = mkOption {
+            type = types.bool;
+            default = false;
+            description = ''
+              Whether the serve program tells systemd when it is ready (`sd_notify`
+              `READY=1`). The unit is then `Type=notify`: it is active, and a retrained
+              model's swap is complete, only once the server really serves.
+            '';
+          };
         };
 
         realise = realiseOptions true;
@@ -228,7 +238,7 @@ let
         deviceAllow
         ;
       serve = {
-        inherit (m.serve) command;
+        inherit (m.serve) command notify;
         environment = cfg.defaults.serve.environment // m.serve.environment;
       };
       realise = {

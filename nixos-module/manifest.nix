@@ -111,6 +111,7 @@ let
     "args"
     "command"
     "environment"
+    "notify"
   ];
 
   # ---- small helpers (builtins only) -------------------------------------------------------
@@ -220,6 +221,7 @@ let
       exec = if useCommand then (if isList command && command != [ ] then head command else null) else serve.exec or null;
       args = if useCommand then (if isList command && command != [ ] then tail command else [ ]) else serve.args or [ ];
       env = serve.environment or { };
+      notify = serve.notify or false;
       execLabel = if useCommand then "${at "serve.command"} (element 1, the program)" else at "serve.exec";
       argLabel =
         i: if useCommand then "${at "serve.command"} (element ${toString (i + 1)})" else "${at "serve.args"} (element ${toString i})";
@@ -289,7 +291,8 @@ let
             "memoryMax"
             "cpuQuota"
           ]
-          ++ optional (!(isList deviceAllow && all isString deviceAllow)) "${at "deviceAllow"} must be a list of strings.";
+          ++ optional (!(isList deviceAllow && all isString deviceAllow)) "${at "deviceAllow"} must be a list of strings."
+          ++ optional (!(isBool notify)) "${at "serve.notify"} must be true or false.";
 
       isCA =
         (d.__contentAddressed or false)
@@ -310,6 +313,7 @@ let
         ++ map (k: entry "environment" "${k}=${env.${k}}" (at "serve.environment.${k}") // { shown = env.${k}; }) (
           attrNames env
         )
+        ++ optional (notify == true) (entry "notify" "true" (at "serve.notify"))
         ++ optional (r "maxSilentTime" != null) (entry "max-silent-time" (toString (r "maxSilentTime")) (at "realise.maxSilentTime"))
         ++ optional (r "timeout" != null) (entry "timeout" (toString (r "timeout")) (at "realise.timeout"))
         ++ optional (r "builders" != null) (entry "builders" (r "builders") (at "realise.builders"))

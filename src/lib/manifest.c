@@ -236,7 +236,7 @@ static int section_begin(Parser *p, const char *name, unsigned line) {
                 p->models = n;
         }
         Model *md = &p->models[p->n_models];
-        *md = (Model){ .line = line, .builders_use_substitutes = -1 };
+        *md = (Model){ .line = line, .builders_use_substitutes = -1, .notify = -1 };
         md->name = strdup(mname);
         if (!md->name)
                 return -ENOMEM;
@@ -399,6 +399,14 @@ static int handle_model_key(Parser *p, const char *key, const char *value) {
                         model_error(p, line, "builders-use-substitutes '%s' is not true or false", value);
                 else
                         md->builders_use_substitutes = b;
+        } else if (streq(key, "notify")) {
+                int b;
+                if (md->notify >= 0)
+                        model_error(p, line, "key '%s' is set twice; keep one", key);
+                else if (!parse_bool(value, &b))
+                        model_error(p, line, "notify '%s' is not true or false", value);
+                else
+                        md->notify = b;
         } else if (streq(key, "user")) {
                 if ((r = set_once(p, &md->user, key, value, line)) < 0)
                         return r;

@@ -52,6 +52,7 @@ typedef struct Model {
         char *cpu_quota;
         char **device_allow;
         size_t n_device_allow;
+        int notify; /* the server sends READY=1 (sd_notify): Type=notify; -1 unset */
 
         bool invalid;          /* internal: skipped */
         unsigned drv_line, exec_line;

@@ -178,6 +178,9 @@ int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **r
                 buf_put_env_word(&b, md->env[i]);
                 buf_puts(&b, "\n");
         }
+        /* Readiness: a server that says READY=1 is "active" only once it serves. */
+        if (md->notify > 0)
+                buf_puts(&b, "Type=notify\nNotifyAccess=main\n");
         if (scope == SCOPE_SYSTEM) {
                 if (md->user) {
                         buf_puts(&b, "DynamicUser=no\nUser=");

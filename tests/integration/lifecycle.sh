@@ -40,6 +40,7 @@ in
     drv = model;
     serve.exec = "$ABS_BUILD/examples/dbx-serve";
     serve.args = [ "--listen" "127.0.0.1:$PORT" ];
+    serve.notify = true;
   };
 }).file
 EOF
@@ -87,6 +88,7 @@ is "$(systemctl --user is-active deferred-serve@iris.service)" inactive "serve s
 
 wait_for $((TRAIN_EPOCHS * TRAIN_PAUSE + 90)) sh -c '[ "$(systemctl --user is-active deferred-serve@iris.service)" = active ]'
 tap_result $? "serve becomes active after the training"
+is "$(unit_prop deferred-serve@iris.service Type)" notify "serve is Type=notify: active only once the server said READY=1"
 t_realised=$(unit_prop deferred-realise@iris.service ExecMainExitTimestampMonotonic)
 t_serve=$(unit_prop deferred-serve@iris.service ExecMainStartTimestampMonotonic)
 [ -n "$t_realised" ] && [ -n "$t_serve" ] && [ "$t_serve" -ge "$t_realised" ]

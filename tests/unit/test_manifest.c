@@ -72,6 +72,7 @@ static void test_minimal(void **state) {
         assert_string_equal(md->exec, "/bin/serve");
         assert_int_equal(md->n_args, 0);
         assert_int_equal(md->builders_use_substitutes, -1);
+        assert_int_equal(md->notify, -1);
         assert_string_equal(m->generation, "local");
         assert_int_equal(m->n_diags, 0);
         manifest_free(m);
@@ -88,7 +89,7 @@ static void test_full_model(void **state) {
                                  "builders = ssh-ng://gpu x86_64-linux - 1 1 cuda\n"
                                  "substituters = https://cache.example.org\n"
                                  "trusted-public-keys = cache:abc=\nbuilders-use-substitutes = true\n"
-                                 "user = alice\nmemory-max = 4G\ncpu-quota = 200%\n"
+                                 "user = alice\nmemory-max = 4G\ncpu-quota = 200%\nnotify = yes\n"
                                  "device-allow = /dev/nvidia0 rw\ndevice-allow = char-nvidia-uvm rw\n");
         assert_false(m->rejected);
         assert_int_equal(m->n_diags, 0);
@@ -113,6 +114,7 @@ static void test_full_model(void **state) {
         assert_string_equal(md->memory_max, "4G");
         assert_string_equal(md->cpu_quota, "200%");
         assert_int_equal(md->n_device_allow, 2);
+        assert_int_equal(md->notify, 1);
         manifest_free(m);
 }
 
@@ -319,6 +321,8 @@ static void test_bad_serve_options(void **s) {
                                   "device-allow");
         assert_only_good_survives("[model.b]\ndrv = " DRV "\nexec = /x\nbuilders-use-substitutes = maybe\n", 9,
                                   "is not true or false");
+        assert_only_good_survives("[model.b]\ndrv = " DRV "\nexec = /x\nnotify = sometimes\n", 9,
+                                  "notify 'sometimes' is not true or false");
 }
 
 static void test_unknown_key_warns(void **s) {
