@@ -52,6 +52,7 @@ in
     drv = model;
     serve.exec = "$ABS_BUILD/examples/dbx-serve";
     serve.args = [ "--listen" "127.0.0.1:$port" ];
+    serve.notify = true;
   };
 }).file
 EOF
