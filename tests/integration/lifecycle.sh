@@ -160,7 +160,10 @@ for step in "A $MA" "B $MB"; do
         t0=$(now)
         systemctl --user restart deferred-builds-reconcile.service
         wait_answer "$1-$NONCE" 20
-        tap_result $? "switch to generation $1: the server answers with model $1"
+        tap_result $? "switch to generation $1: the server answers with model $1" \
+                "$("$CLI" --user status 2>&1)" "$("$CLI" --user reconcile --dry-run 2>&1)" \
+                "$(systemctl --user show -p ActiveState -p Result -p NRestarts deferred-retrain@iris.service deferred-serve@iris.service 2>&1)" \
+                "$(cat "$XDG_RUNTIME_DIR/deferred-builds/status/iris" 2>&1)"
         took=$(secs_since "$t0")
         lt "$took" 5
         tap_result $? "and without training (${took}s, a training takes $((TRAIN_EPOCHS * TRAIN_PAUSE))s)"
