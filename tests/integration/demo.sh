@@ -16,10 +16,19 @@ like "$(cat "$log")" "training iris: " "training progress is shown"
 like "$(grep '^prediction:' "$log")" '^prediction: \{"model":"demo-[^"]+","x":2,"y":[0-9.]+\}' "it ends with a real prediction: $(grep '^prediction:' "$log")"
 [ "$took" -lt 120 ]
 tap_result $? "it finishes in under 2 minutes (${took}s)"
-left=$(ps -eo args= | grep -E "^(/lib/systemd/systemd --user|$ABS_BUILD/examples/dbx-serve)" | grep -v grep)
+# Every process the demo started inherited DB_DEMO_PARENT=1 (other suites' managers did not).
+left=""
+for e in /proc/[0-9]*/environ; do
+        if { tr '\0' '\n' <"$e"; } 2>/dev/null | grep -qx 'DB_DEMO_PARENT=1'; then
+                pid=${e#/proc/}
+                pid=${pid%/environ}
+                left="$left $({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null)"
+        fi
+done
 is "$left" "" "no process of the demo is left running"
 after=$(ls /tmp | sort)
-is "$(comm -13 <(echo "$before") <(echo "$after") | grep -v '^tmp\.' | grep deferred-builds)" "" "no file of the demo is left in /tmp"
+# The demo's scratch folder is the harness's deferred-builds-test.XXXXXX.
+is "$(comm -13 <(echo "$before") <(echo "$after") | grep '^deferred-builds-test\.')" "" "no file of the demo is left in /tmp"
 [ "$rc" -eq 0 ] || sed 's/^/# /' "$log"
 rm -f "$log"
 tap_done
