@@ -60,7 +60,7 @@ typedef struct Parser {
 } Parser;
 
 static size_t name_hash(const char *s) {
-        size_t h = 1469598103934665603ULL;
+        size_t h = 14695981039346656037ULL;
         for (; *s; s++)
                 h = (h ^ (unsigned char) *s) * 1099511628211ULL;
         return h;

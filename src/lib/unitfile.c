@@ -148,7 +148,7 @@ int unit_realise_dropin(const Model *md, const char *source, char **ret) {
 
 /* FNV-1a: a stable short hash for user names; not a security boundary. */
 static unsigned long long fnv1a(const char *s) {
-        unsigned long long h = 1469598103934665603ULL;
+        unsigned long long h = 14695981039346656037ULL;
         for (; *s; s++) {
                 h ^= (unsigned char) *s;
                 h *= 1099511628211ULL;
