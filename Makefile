@@ -96,9 +96,13 @@ define subst_unit
 	@mkdir -p $(dir $@)
 	sed -e 's|@BINDIR@|$(1)|g' -e 's|@LIBEXECDIR@|$(2)|g' $< > $@.tmp && mv $@.tmp $@
 endef
-$(BUILD)/units/%: units/%.in
+# Installed units name the install paths, which `make install PREFIX=...` may change after
+# `make`: always regenerate them (a sed per unit).
+.PHONY: FORCE
+FORCE:
+$(BUILD)/units/%: units/%.in FORCE
 	$(call subst_unit,$(BINDIR),$(LIBEXECDIR))
-$(BUILD)/units/%: units/%
+$(BUILD)/units/%: units/% FORCE
 	$(call subst_unit,$(BINDIR),$(LIBEXECDIR))
 $(BUILD)/units-local/%: units/%.in
 	$(call subst_unit,$(ABS_BUILD),$(ABS_BUILD))
