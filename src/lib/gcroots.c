@@ -233,25 +233,35 @@ static void live_set_done(LiveSet *s) {
 
 static int live_add_toplevel(LiveSet *s, const char *toplevel, unsigned depth);
 
-/* Every TOPLEVEL/specialisation/NAME is a toplevel of its own. */
-static int live_add_specialisations(LiveSet *s, const char *toplevel, unsigned depth) {
-        _cleanup_free_ char *dir = strjoin(toplevel, "/specialisation");
-        if (!dir)
-                return -ENOMEM;
+/* The entries of a folder that names live generations. A missing folder names none; one
+ * that cannot be read fails, since prune could no longer tell what is live. `what` starts
+ * the message ("System generations cannot be told..."). */
+static int live_dir_names(const char *dir, const char *what, char ***ret, size_t *n) {
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
                 int r = -errno;
                 if (r == -ENOENT || r == -ENOTDIR)
                         return 0;
-                return log_error_errno(r, "Failed to open %s: %m. Its generations cannot be told, so no GC root "
-                                          "can be pruned safely; make it readable.",
-                                       dir);
+                return log_error_errno(r, "Failed to open %s: %m. %s cannot be told, so no GC root can be pruned "
+                                          "safely; make it readable.",
+                                       dir, what);
         }
-        _cleanup_strv_free_ char **names = NULL;
-        size_t n = 0;
-        int r = dir_names(fd, &names, &n);
+        int r = dir_names(fd, ret, n);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m. No GC root can be pruned safely.", dir);
+        return 0;
+}
+
+/* Every TOPLEVEL/specialisation/NAME is a toplevel of its own. */
+static int live_add_specialisations(LiveSet *s, const char *toplevel, unsigned depth) {
+        _cleanup_free_ char *dir = strjoin(toplevel, "/specialisation");
+        if (!dir)
+                return -ENOMEM;
+        _cleanup_strv_free_ char **names = NULL;
+        size_t n = 0;
+        int r = live_dir_names(dir, "Its generations", &names, &n);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *sub = strjoin(dir, "/", names[i]);
                 if (!sub)
@@ -304,20 +314,11 @@ static bool profile_link_matches(const char *name, const char *prefix) {
 }
 
 static int live_add_profiles(LiveSet *s, const char *dir, const char *prefix) {
-        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) {
-                int r = -errno;
-                if (r == -ENOENT || r == -ENOTDIR)
-                        return 0;
-                return log_error_errno(r, "Failed to open %s: %m. System generations cannot be told, so no GC "
-                                          "root can be pruned safely; make it readable.",
-                                       dir);
-        }
         _cleanup_strv_free_ char **names = NULL;
         size_t n = 0;
-        int r = dir_names(fd, &names, &n);
+        int r = live_dir_names(dir, "System generations", &names, &n);
         if (r < 0)
-                return log_error_errno(r, "Failed to read %s: %m. No GC root can be pruned safely.", dir);
+                return r;
         for (size_t i = 0; i < n; i++) {
                 if (!profile_link_matches(names[i], prefix))
                         continue;
