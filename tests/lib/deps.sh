@@ -2,7 +2,11 @@
 # Installs the Debian packages the build, the tests and the demo need, only when missing.
 # Safe to run as often as you like; does nothing when everything is there.
 set -eu
-pkgs="build-essential pkg-config libsystemd-dev libinih-dev libcmocka-dev nix-bin clang libclang-rt-14-dev perl strace util-linux procps curl psmisc valgrind openssh-server openssh-client iproute2"
+# nix-setup-systemd is nix-bin's Recommends: /etc/nix/nix.conf (sandbox = false, which
+# builds with builder = /bin/sh need) and the nixbld group and users that root's Nix
+# requires ("the group 'nixbld' specified in 'build-users-group' does not exist").
+# --no-install-recommends below would leave it out.
+pkgs="build-essential pkg-config libsystemd-dev libinih-dev libcmocka-dev nix-bin nix-setup-systemd clang libclang-rt-14-dev perl strace util-linux procps curl psmisc valgrind openssh-server openssh-client iproute2"
 missing=""
 for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
