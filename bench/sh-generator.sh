@@ -7,7 +7,7 @@
 #
 # For a valid manifest it writes the same tree, byte for byte, as
 # build/deferred-builds-generator (bench/run.sh checks this with diff -r before timing
-# it): the template drop-ins, one realise and one serve drop-in per model, the reconcile
+# it): the template drop-ins, one serve drop-in per model, the reconcile
 # unit's .wants/ link. Models are validated the way the C generator does it (name, store paths,
 # exec path, environment, numbers, user, memory, CPU quota, devices, duplicates, missing
 # keys; bad models are warned about and skipped; a file with a syntax error, a bad
@@ -258,9 +258,8 @@ flush() {
         _j=0
         while [ $_j -lt $np ]; do
                 _j=$((_j + 1))
-                eval "_name=\$P_${_j}_name _vk=\$P_${_j}_vk _r=\$P_${_j}_r _s=\$P_${_j}_s _bad=\${P_${_j}_bad-}"
+                eval "_name=\$P_${_j}_name _vk=\$P_${_j}_vk _s=\$P_${_j}_s _bad=\${P_${_j}_bad-}"
                 [ -n "$_bad" ] && continue
-                printf '%s' "$_r" >"deferred-realise@$_name.service.d/50-deferred-builds-model.conf" || exit 1
                 printf '%s' "$_s" >"deferred-serve@$_name.service.d/50-deferred-builds-model.conf" || exit 1
                 eval "D_$_vk=w"
         done
@@ -269,7 +268,7 @@ flush() {
         while [ $_j -lt $np ]; do
                 _j=$((_j + 1))
                 eval "_name=\$P_${_j}_name _bad=\${P_${_j}_bad-}"
-                [ -n "$_bad" ] && rmdir "deferred-realise@$_name.service.d" "deferred-serve@$_name.service.d"
+                [ -n "$_bad" ] && rmdir "deferred-serve@$_name.service.d"
                 unset "P_${_j}_bad"
         done
         np=0
@@ -289,9 +288,6 @@ model_end() {
                 warn "$manifest: error: model '$C_name': no 'exec =' line: every model needs a serve program, ignoring model"
                 return 0
         fi
-        esc "$C_drv" ''
-        _r="${HDR}Environment=\"DEFERRED_MODEL_DRV=$R\"
-"
         esc "$C_exec" '$'
         _s="${HDR}ExecStart=\"$R\"$C_args
 $C_env"
@@ -321,8 +317,8 @@ User=$C_user
 DevicePolicy=closed
 $C_dev"
         np=$((np + 1))
-        eval "P_${np}_name=\$C_name P_${np}_vk=\$C_vk P_${np}_r=\$_r P_${np}_s=\$_s D_$C_vk=p$np"
-        P_dirs="$P_dirs deferred-realise@$C_name.service.d deferred-serve@$C_name.service.d"
+        eval "P_${np}_name=\$C_name P_${np}_vk=\$C_vk P_${np}_s=\$_s D_$C_vk=p$np"
+        P_dirs="$P_dirs deferred-serve@$C_name.service.d"
         [ $np -lt $BATCH ] || flush
 }
 
@@ -332,7 +328,7 @@ drop_duplicate() { # drop_duplicate STATE   (p<j>: pending as j; w: written; "":
         case $1 in
         p*) eval "P_${1#p}_bad=1" ;;
         w)
-                rm -rf -- "deferred-realise@$C_name.service.d" "deferred-serve@$C_name.service.d"
+                rm -rf -- "deferred-serve@$C_name.service.d"
                 ;;
         esac
 }

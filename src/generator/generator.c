@@ -91,18 +91,20 @@ static int generate(const Manifest *m, Scope scope, int dirfd) {
 
         for (size_t i = 0; i < m->n_models; i++) {
                 const Model *md = &m->models[i];
-                char realise[128], serve[128];
-                snprintf(realise, sizeof realise, "deferred-realise@%s.service", md->name);
+                char serve[128];
                 snprintf(serve, sizeof serve, "deferred-serve@%s.service", md->name);
 
-                _cleanup_free_ char *rtext = NULL, *stext = NULL;
-                if (unit_realise_dropin(md, source, &rtext) < 0 || unit_serve_dropin(md, scope, source, &stext) < 0)
+                _cleanup_free_ char *stext = NULL;
+                if (unit_serve_dropin(md, scope, source, &stext) < 0)
                         return log_oom();
-                /* No deferred-builds.target.wants/ link: switch-to-configuration starts every
-                 * active target again, and a target that wanted the servers would so retry
-                 * every failed training on every switch. Reconcile starts each server. */
-                if ((r = write_dropin(dirfd, realise, DROPIN_NAME, rtext)) < 0 ||
-                    (r = write_dropin(dirfd, serve, DROPIN_NAME, stext)) < 0)
+                /* Only the server gets a per-model file. Its realise unit is the template as
+                 * it is (deferred-realise reads the model's derivation from the manifest): one
+                 * file and directory fewer per model to write at every boot and reload, and
+                 * for the manager to load. No deferred-builds.target.wants/ link either:
+                 * switch-to-configuration starts every active target again, and a target that
+                 * wanted the servers would so retry every failed training on every switch.
+                 * Reconcile starts each server. */
+                if ((r = write_dropin(dirfd, serve, DROPIN_NAME, stext)) < 0)
                         return r;
         }
         log_debug("Generated units for %zu models from %s.", m->n_models, source);
@@ -165,7 +167,7 @@ static void help(void) {
                "       %1$s --check FILE\n\n"
                "systemd generator for deferred-builds: reads the manifest (default\n"
                "/etc/deferred-builds/manifest.ini, or $DEFERRED_BUILDS_MANIFEST) and writes\n"
-               "drop-ins for deferred-realise@NAME.service and deferred-serve@NAME.service.\n\n"
+               "a drop-in for deferred-serve@NAME.service, which pulls in deferred-realise@NAME.service.\n\n"
                "  -c --check FILE   validate FILE, print every problem with its line; exit 1 on errors\n"
                "  -h --help         show this help\n\n"
                "See deferred-builds-generator(8) and deferred-builds.ini(5).\n",

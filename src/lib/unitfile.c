@@ -61,28 +61,23 @@ void buf_free(Buf *b) {
         *b = (Buf){ 0 };
 }
 
+/* Escapes by runs: everything up to the next special character is copied at once, which
+ * matters at 10,000 models (one call per character was a quarter of the generator's
+ * instructions). */
 static void put_quoted(Buf *b, const char *s, bool dollar) {
+        const char *special = dollar ? "\\\"%$" : "\\\"%";
         buf_putn(b, "\"", 1);
-        for (const char *p = s; *p; p++)
-                switch (*p) {
-                case '\\':
-                        buf_putn(b, "\\\\", 2);
+        for (;;) {
+                size_t n = strcspn(s, special);
+                buf_putn(b, s, n);
+                s += n;
+                if (!*s)
                         break;
-                case '"':
-                        buf_putn(b, "\\\"", 2);
-                        break;
-                case '%':
-                        buf_putn(b, "%%", 2);
-                        break;
-                case '$':
-                        if (dollar)
-                                buf_putn(b, "$$", 2);
-                        else
-                                buf_putn(b, "$", 1);
-                        break;
-                default:
-                        buf_putn(b, p, 1);
-                }
+                /* Backslash and quote get a backslash; '%' and '$' are doubled. */
+                char esc[2] = { *s == '%' || *s == '$' ? *s : '\\', *s };
+                buf_putn(b, esc, 2);
+                s++;
+        }
         buf_putn(b, "\"", 1);
 }
 
@@ -95,8 +90,15 @@ void buf_put_env_word(Buf *b, const char *s) {
 }
 
 void buf_put_specifier_escaped(Buf *b, const char *s) {
-        for (const char *p = s; *p; p++)
-                buf_putn(b, *p == '%' ? "%%" : p, *p == '%' ? 2 : 1);
+        for (;;) {
+                size_t n = strcspn(s, "%");
+                buf_putn(b, s, n);
+                s += n;
+                if (!*s)
+                        break;
+                buf_putn(b, "%%", 2);
+                s++;
+        }
 }
 
 static int buf_finish(Buf *b, char **ret) {
@@ -135,14 +137,6 @@ int unit_template_dropin(Scope scope, const char *manifest_real, const char *sta
         put_env_line(&b, "DEFERRED_BUILDS_SCOPE", scope_to_string(scope));
         put_env_line(&b, "DEFERRED_BUILDS_MANIFEST", manifest_real);
         put_env_line(&b, "DEFERRED_BUILDS_STATE_DIR", state_dir);
-        return buf_finish(&b, ret);
-}
-
-int unit_realise_dropin(const Model *md, const char *source, char **ret) {
-        Buf b = { 0 };
-        header(&b, source);
-        buf_puts(&b, "\n[Service]\n");
-        put_env_line(&b, "DEFERRED_MODEL_DRV", md->drv);
         return buf_finish(&b, ret);
 }
 

@@ -33,7 +33,6 @@ void buf_put_specifier_escaped(Buf *b, const char *s);
 /* Text of generated files. `source` is the manifest path shown as SourcePath=. */
 int unit_template_dropin(Scope scope, const char *manifest_real, const char *state_dir, const char *source,
                          char **ret);
-int unit_realise_dropin(const Model *md, const char *source, char **ret);
 int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **ret);
 /* The dynamic user name a system-scope server runs as when the model sets no user=:
  * "dserve-NAME" when that fits systemd's 31-character limit, else "dserve-" and a hash. */

@@ -46,10 +46,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 free(t);
                         }
                 }
-                if (unit_realise_dropin(&m->models[i], "/x.ini", &t) == 0) {
-                        check_unit_text(t);
-                        free(t);
-                }
         }
         FILE *devnull = fopen("/dev/null", "w");
         if (devnull) {
