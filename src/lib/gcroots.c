@@ -4,9 +4,10 @@
  *
  * Prune deletes; everything here leans towards keeping. A generation whose manifest cannot
  * be read makes live_generations() fail rather than leave it out; published links are
- * matched by the identity of the root they name; only symlinks whose target is a
- * top-level store path are ever removed, with unlinkat() on a folder opened O_NOFOLLOW,
- * so a link planted below STATE/roots can never steer a removal somewhere else. */
+ * matched by the entry they name (its folder's identity and its name); only symlinks
+ * whose target is a top-level store path are ever removed, with unlinkat() on a folder
+ * opened O_NOFOLLOW, so a link planted below STATE/roots can never steer a removal
+ * somewhere else. */
 #include "gcroots.h"
 
 #include <errno.h>
@@ -53,56 +54,72 @@ static int readlinkat_buf(int dir_fd, const char *name, char buf[static PATH_MAX
         return 0;
 }
 
-/* The same as a new string; *ret is left untouched on failure. */
-static int readlinkat_malloc(int dir_fd, const char *name, char **ret) {
-        char buf[PATH_MAX];
-        int r = readlinkat_buf(dir_fd, name, buf);
-        if (r < 0)
-                return r;
-        char *s = strdup(buf);
-        if (!s)
-                return -ENOMEM;
-        *ret = s;
-        return 0;
+/* The entries of one directory, as getdents64() returns them: names and file types
+ * (d_type, DT_UNKNOWN where the file system does not say), without "." and "..", sorted
+ * by name. The records stay in one buffer: listing a folder of a hundred roots costs two
+ * system calls (the second says the end), and no entry costs an allocation of its own. */
+typedef struct DirList {
+        char *buf;
+        struct dirent64 **v;
+        size_t n;
+} DirList;
+
+static void dir_list_done(DirList *l) {
+        free(l->buf);
+        free(l->v);
+        *l = (DirList){};
 }
 
-/* The names in the directory open at dir_fd (which stays the caller's), without "." and
- * "..", sorted, as a NULL-terminated list. Reading all names before acting on any keeps
- * removals from disturbing the iteration and makes every log come out in one order. */
-static int dir_names(int dir_fd, char ***ret, size_t *ret_n) {
-        int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        _cleanup_closedir_ DIR *d = fdopendir(fd); /* owns fd from here on */
-        if (!d) {
-                int r = -errno;
-                close(fd);
-                return r;
+static int cmp_dirent(const void *a, const void *b) {
+        return strcmp((*(struct dirent64 *const *) a)->d_name, (*(struct dirent64 *const *) b)->d_name);
+}
+
+#define DIR_LIST_BUF_MIN (32 * 1024)
+
+/* Lists the folder open at dir_fd (which stays the caller's). It reads through the fd's
+ * own offset, so the fd must be freshly opened and listed once. Reading all names before
+ * acting on any keeps removals from disturbing the iteration and makes every log come out
+ * in one order. */
+static int dir_list(int dir_fd, DirList *ret) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, used = 0;
+        for (;;) {
+                /* Room for at least one more record of the longest name. */
+                if (size - used < sizeof(struct dirent64) + NAME_MAX + 1) {
+                        size_t nsize = size == 0 ? DIR_LIST_BUF_MIN : size * 2;
+                        char *nb = realloc(buf, nsize);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                        size = nsize;
+                }
+                ssize_t k = getdents64(dir_fd, buf + used, size - used);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                used += (size_t) k;
         }
 
-        _cleanup_strv_free_ char **names = NULL;
         size_t n = 0;
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return -errno;
-                        break;
-                }
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                int r = strv_extend(&names, &n, de->d_name);
-                if (r < 0)
-                        return r;
-        }
-        if (n > 0)
-                qsort(names, n, sizeof(char *), cmp_str);
-        else if (!(names = calloc(1, sizeof(char *))))
+        for (size_t off = 0; off < used; off += ((struct dirent64 *) (void *) (buf + off))->d_reclen)
+                n++;
+        _cleanup_free_ struct dirent64 **v = calloc(n + 1, sizeof(struct dirent64 *));
+        if (!v)
                 return -ENOMEM;
-        *ret = TAKE_PTR(names);
-        if (ret_n)
-                *ret_n = n;
+        size_t k = 0;
+        for (size_t off = 0; off < used;) {
+                struct dirent64 *de = (struct dirent64 *) (void *) (buf + off);
+                off += de->d_reclen;
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        v[k++] = de;
+        }
+        if (k > 1)
+                qsort(v, k, sizeof(struct dirent64 *), cmp_dirent);
+        *ret = (DirList){ .buf = TAKE_PTR(buf), .v = TAKE_PTR(v), .n = k };
         return 0;
 }
 
@@ -236,7 +253,7 @@ static int live_add_toplevel(LiveSet *s, const char *toplevel, unsigned depth);
 /* The entries of a folder that names live generations. A missing folder names none; one
  * that cannot be read fails, since prune could no longer tell what is live. `what` starts
  * the message ("System generations cannot be told..."). */
-static int live_dir_names(const char *dir, const char *what, char ***ret, size_t *n) {
+static int live_dir_list(const char *dir, const char *what, DirList *ret) {
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
                 int r = -errno;
@@ -246,7 +263,7 @@ static int live_dir_names(const char *dir, const char *what, char ***ret, size_t
                                           "safely; make it readable.",
                                        dir, what);
         }
-        int r = dir_names(fd, ret, n);
+        int r = dir_list(fd, ret);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m. No GC root can be pruned safely.", dir);
         return 0;
@@ -257,13 +274,12 @@ static int live_add_specialisations(LiveSet *s, const char *toplevel, unsigned d
         _cleanup_free_ char *dir = strjoin(toplevel, "/specialisation");
         if (!dir)
                 return -ENOMEM;
-        _cleanup_strv_free_ char **names = NULL;
-        size_t n = 0;
-        int r = live_dir_names(dir, "Its generations", &names, &n);
+        _cleanup_(dir_list_done) DirList l = {};
+        int r = live_dir_list(dir, "Its generations", &l);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *sub = strjoin(dir, "/", names[i]);
+        for (size_t i = 0; i < l.n; i++) {
+                _cleanup_free_ char *sub = strjoin(dir, "/", l.v[i]->d_name);
                 if (!sub)
                         return -ENOMEM;
                 r = live_add_toplevel(s, sub, depth + 1);
@@ -273,10 +289,43 @@ static int live_add_specialisations(LiveSet *s, const char *toplevel, unsigned d
         return 0;
 }
 
+/* Follows the symlink chain of the last component of PATH (a profile link to its store
+ * path, a specialisation link to its own toplevel) the way the kernel does: a relative
+ * target is taken from the folder that holds the link. Leaves in ret a path to the same
+ * file whose last component is not a symlink; folders above it are left for the kernel
+ * to resolve, so nothing is normalized by hand. That costs one readlink per hop, where
+ * realpath() costs one per component of every path on the way; the manifest below is
+ * then found (and realpath()'d by manifest_load()) through a short path. Fails like
+ * realpath() would: -ENOENT for a dangling link, -ELOOP past 40 hops. */
+static int resolve_last_component(const char *path, char ret[static PATH_MAX]) {
+        size_t len = strlen(path);
+        if (len >= PATH_MAX)
+                return -ENAMETOOLONG;
+        memcpy(ret, path, len + 1);
+        for (unsigned hops = 0;; hops++) {
+                char target[PATH_MAX];
+                int r = readlinkat_buf(AT_FDCWD, ret, target);
+                if (r == -EINVAL)
+                        return 0; /* not a symlink: ret is the file itself */
+                if (r < 0)
+                        return r;
+                if (hops >= 40) /* the kernel's own limit (MAXSYMLINKS) */
+                        return -ELOOP;
+                /* An absolute target replaces the path, a relative one its last component
+                 * (a link without a folder in its spelling is in the current folder). */
+                char *slash = strrchr(ret, '/');
+                size_t keep = target[0] == '/' || !slash ? 0 : (size_t) (slash - ret) + 1;
+                size_t tlen = strlen(target);
+                if (keep + tlen >= PATH_MAX)
+                        return -ENAMETOOLONG;
+                memcpy(ret + keep, target, tlen + 1);
+        }
+}
+
 static int live_add_toplevel(LiveSet *s, const char *toplevel, unsigned depth) {
-        _cleanup_free_ char *rp = realpath(toplevel, NULL);
-        if (!rp) {
-                int r = -errno;
+        char rp[PATH_MAX];
+        int r = resolve_last_component(toplevel, rp);
+        if (r < 0) {
                 if (r == -ENOENT || r == -ENOTDIR)
                         return 0; /* no such system: nothing to keep */
                 return log_error_errno(r,
@@ -284,10 +333,12 @@ static int live_add_toplevel(LiveSet *s, const char *toplevel, unsigned depth) {
                                        "no GC root can be pruned safely; repair or remove that link.",
                                        toplevel);
         }
+        /* Two links to one store path (a profile and /run/current-system) resolve to one
+         * spelling: its manifest is read once. Another spelling of it only costs a second
+         * read, and specialisations linking back are cut by the depth limit. */
         if (strv_contains(s->seen, rp))
                 return 0;
-        int r = strv_extend(&s->seen, &s->n_seen, rp);
-        if (r < 0)
+        if ((r = strv_extend(&s->seen, &s->n_seen, rp)) < 0)
                 return r;
 
         _cleanup_free_ char *gen = NULL;
@@ -314,15 +365,14 @@ static bool profile_link_matches(const char *name, const char *prefix) {
 }
 
 static int live_add_profiles(LiveSet *s, const char *dir, const char *prefix) {
-        _cleanup_strv_free_ char **names = NULL;
-        size_t n = 0;
-        int r = live_dir_names(dir, "System generations", &names, &n);
+        _cleanup_(dir_list_done) DirList l = {};
+        int r = live_dir_list(dir, "System generations", &l);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
-                if (!profile_link_matches(names[i], prefix))
+        for (size_t i = 0; i < l.n; i++) {
+                if (!profile_link_matches(l.v[i]->d_name, prefix))
                         continue;
-                _cleanup_free_ char *p = strjoin(dir, "/", names[i]);
+                _cleanup_free_ char *p = strjoin(dir, "/", l.v[i]->d_name);
                 if (!p)
                         return -ENOMEM;
                 r = live_add_toplevel(s, p, 0);
@@ -380,18 +430,20 @@ int live_generations(char *const *extra_toplevels, char ***ret) {
 /* Published links                                                                      */
 
 typedef struct Published {
-        char *path; /* the link's target as written, made absolute */
-        bool direct; /* the link names a store path itself (system scope: the serve user cannot
-                      * traverse the realise user's private state dir), so roots are matched by
-                      * their target */
-        dev_t dev;
-        ino_t ino;
-        bool have_id; /* the target exists: dev/ino identify the root it names */
+        char *path;       /* the link's target as written, made absolute, without trailing '/' */
+        const char *name; /* its last component (in path), or NULL when that names no entry */
+        bool direct;      /* path is a store path (see PublishedSet) */
+        bool have_dir;    /* the folder holding that entry exists: dir_dev/dir_ino identify it */
+        dev_t dir_dev;
+        ino_t dir_ino;
 } Published;
 
 typedef struct PublishedSet {
+        /* The links that name a store path themselves (system scope: the serve user cannot
+         * traverse the realise user's private state dir) come first, n_direct of them,
+         * sorted by path: every root of such a store path is kept. */
         Published *items;
-        size_t n;
+        size_t n, n_direct;
 } PublishedSet;
 
 static void published_set_done(PublishedSet *s) {
@@ -400,8 +452,66 @@ static void published_set_done(PublishedSet *s) {
         free(s->items);
 }
 
-/* Reads the links RUNTIME/models/NAME. A missing folder publishes nothing; an unreadable
- * one is an error, since prune could no longer tell which roots are being served. */
+static int cmp_cstr(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static bool sorted_contains(const char *const *v, size_t n, const char *s) {
+        return n > 0 && bsearch(&s, v, n, sizeof(char *), cmp_cstr);
+}
+
+/* Direct links first, each group by path. */
+static int cmp_published(const void *a, const void *b) {
+        const Published *x = a, *y = b;
+        if (x->direct != y->direct)
+                return x->direct ? -1 : 1;
+        return strcmp(x->path, y->path);
+}
+
+static int cmp_published_path(const void *key, const void *item) {
+        return strcmp(key, ((const Published *) item)->path);
+}
+
+/* The folder published_locate() looked at last: the links of one deployment all name
+ * entries of one generation folder, which is then looked at once. */
+typedef struct DirCache {
+        char path[PATH_MAX];
+        int error; /* 0, or -errno of stat(path) */
+        struct stat st;
+} DirCache;
+
+/* Finds the entry a published path names: the folder that holds its last component
+ * (resolved, following every symlink on the way, as the kernel would) and that component's
+ * name. Trailing slashes are dropped first, so a link spelled STATE/roots/GEN/MODEL/ still
+ * keeps that root. Leaves have_dir false when the folder cannot be found: a link can then
+ * only match by its spelling. */
+static void published_locate(Published *p, DirCache *cache) {
+        size_t len = strlen(p->path);
+        while (len > 1 && p->path[len - 1] == '/')
+                p->path[--len] = 0;
+        const char *slash = strrchr(p->path, '/');
+        if (!slash || isempty(slash + 1) || streq(slash + 1, ".") || streq(slash + 1, ".."))
+                return; /* a folder, not an entry in one */
+        p->name = slash + 1;
+        size_t dlen = slash == p->path ? 1 : (size_t) (slash - p->path); /* "/NAME" lives in "/" */
+        if (dlen >= sizeof(cache->path))
+                return;
+        if (strncmp(cache->path, p->path, dlen) != 0 || cache->path[dlen] != 0) {
+                memcpy(cache->path, p->path, dlen);
+                cache->path[dlen] = 0;
+                cache->error = stat(cache->path, &cache->st) < 0 ? -errno : 0;
+        }
+        if (cache->error < 0 || !S_ISDIR(cache->st.st_mode))
+                return;
+        p->have_dir = true;
+        p->dir_dev = cache->st.st_dev;
+        p->dir_ino = cache->st.st_ino;
+}
+
+/* Reads the links RUNTIME/models/NAME, once per prune: a root is then matched against
+ * them without a system call of its own. A missing folder publishes nothing; an
+ * unreadable one is an error, since prune could no longer tell which roots are being
+ * served. */
 static int published_load(const char *runtime_dir, PublishedSet *ret) {
         if (!runtime_dir)
                 return 0;
@@ -418,20 +528,20 @@ static int published_load(const char *runtime_dir, PublishedSet *ret) {
                                        "root is pruned; make it readable or pass the right runtime dir.",
                                        dir);
         }
-        _cleanup_strv_free_ char **names = NULL;
-        size_t n = 0;
-        int r = dir_names(fd, &names, &n);
+        _cleanup_(dir_list_done) DirList l = {};
+        int r = dir_list(fd, &l);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m. No GC root is pruned.", dir);
 
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *target = NULL;
-                r = readlinkat_malloc(fd, names[i], &target);
-                if (!target) {
+        DirCache cache = {};
+        for (size_t i = 0; i < l.n; i++) {
+                const char *name = l.v[i]->d_name;
+                char target[PATH_MAX];
+                r = readlinkat_buf(fd, name, target);
+                if (r < 0) {
                         if (r == -EINVAL || r == -ENOENT)
                                 continue; /* not a link (not ours), or swapped away meanwhile */
-                        return log_error_errno(r, "Failed to read link %s/%s: %m. No GC root is pruned.", dir,
-                                               names[i]);
+                        return log_error_errno(r, "Failed to read link %s/%s: %m. No GC root is pruned.", dir, name);
                 }
                 Published *items = realloc(ret->items, sizeof(Published) * (ret->n + 1));
                 if (!items)
@@ -439,48 +549,73 @@ static int published_load(const char *runtime_dir, PublishedSet *ret) {
                 ret->items = items;
                 Published *p = &ret->items[ret->n];
                 *p = (Published){};
-                p->path = target[0] == '/' ? TAKE_PTR(target) : strjoin(dir, "/", target);
+                p->path = target[0] == '/' ? strjoin(target) : strjoin(dir, "/", target);
                 if (!p->path)
                         return -ENOMEM;
-                p->direct = store_path_is_valid(p->path);
                 ret->n++;
-                /* Identify the root itself (the last component is not followed): two roots
-                 * sharing one store path stay apart, and a state dir spelled differently
-                 * (a symlinked /var, a trailing slash) still matches. */
-                struct stat st;
-                if (fstatat(fd, p->path, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
-                        p->dev = st.st_dev;
-                        p->ino = st.st_ino;
-                        p->have_id = true;
-                }
+                published_locate(p, &cache);
         }
+
+        for (size_t i = 0; i < ret->n; i++)
+                if ((ret->items[i].direct = store_path_is_valid(ret->items[i].path)))
+                        ret->n_direct++;
+        if (ret->n > 1)
+                qsort(ret->items, ret->n, sizeof(Published), cmp_published);
         return 0;
 }
 
-/* Whether GEN_FD/NAME, spelled GEN_PATH/NAME, is the root a published link names: the
- * same file, or failing that the same spelling. Returns 1 or 0; -ENOENT when the entry
- * vanished; another -errno when it could not be inspected (the caller keeps it). Costs no
- * system call when nothing is published. */
-static int published_check(const PublishedSet *s, int gen_fd, const char *gen_path, const char *name,
-                           const char *root_target) {
+/* The names of the roots in one generation folder that published links name, sorted. */
+typedef struct GenPublished {
+        const char **names;
+        size_t n;
+} GenPublished;
+
+static void gen_published_done(GenPublished *g) {
+        free(g->names);
+        *g = (GenPublished){};
+}
+
+/* Collects the published entries of the folder open at gen_fd, spelled gen_path: those
+ * whose link names this very folder (same device and inode, however the state dir is
+ * spelled), and, failing that, those spelled GEN_PATH/NAME. One fstat() per folder, none
+ * when nothing is published; a folder that cannot be inspected is an error (the caller
+ * keeps everything in it). */
+static int gen_published_collect(const PublishedSet *s, int gen_fd, const char *gen_path, GenPublished *ret) {
+        *ret = (GenPublished){};
         if (s->n == 0)
                 return 0;
-        /* A link straight to a store path keeps every root of that store path. */
-        for (size_t i = 0; i < s->n; i++)
-                if (s->items[i].direct && root_target && streq(s->items[i].path, root_target))
-                        return 1;
-        struct stat st;
-        if (fstatat(gen_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return -errno;
+        struct stat st = {};
+        bool have_st = false;
+        for (size_t i = 0; i < s->n && !have_st; i++)
+                if (s->items[i].have_dir) {
+                        if (fstat(gen_fd, &st) < 0)
+                                return -errno;
+                        have_st = true;
+                }
+        if (!(ret->names = calloc(s->n, sizeof(char *))))
+                return -ENOMEM;
         for (size_t i = 0; i < s->n; i++) {
                 const Published *p = &s->items[i];
-                if (p->have_id && p->dev == st.st_dev && p->ino == st.st_ino)
-                        return 1;
+                if (p->name && p->have_dir && have_st && p->dir_dev == st.st_dev && p->dir_ino == st.st_ino) {
+                        ret->names[ret->n++] = p->name;
+                        continue;
+                }
                 const char *rest = startswith(p->path, gen_path);
-                if (rest && rest[0] == '/' && streq(rest + 1, name))
-                        return 1;
+                if (rest && rest[0] == '/' && rest[1])
+                        ret->names[ret->n++] = rest + 1;
         }
+        if (ret->n > 1)
+                qsort(ret->names, ret->n, sizeof(char *), cmp_cstr);
         return 0;
+}
+
+/* Whether the root NAME (linking to root_target, NULL if unknown) of a generation folder
+ * is published: a link names it, or names its store path directly. No system call. */
+static bool published_has(const PublishedSet *s, const GenPublished *g, const char *name, const char *root_target) {
+        if (sorted_contains(g->names, g->n, name))
+                return true;
+        return root_target && s->n_direct > 0 &&
+               bsearch(root_target, s->items, s->n_direct, sizeof(Published), cmp_published_path);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -611,13 +746,12 @@ static int disk_usage_at(int dir_fd, const char *name, unsigned depth, unsigned 
         _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        _cleanup_strv_free_ char **names = NULL;
-        size_t n = 0;
-        int r = dir_names(fd, &names, &n);
+        _cleanup_(dir_list_done) DirList l = {};
+        int r = dir_list(fd, &l);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++)
-                if ((r = disk_usage_at(fd, names[i], depth + 1, sum)) < 0)
+        for (size_t i = 0; i < l.n; i++)
+                if ((r = disk_usage_at(fd, l.v[i]->d_name, depth + 1, sum)) < 0)
                         return r;
         return 0;
 }
@@ -663,28 +797,32 @@ static int list_generation(int roots_fd, const char *roots_path, const char *gen
                         return 0; /* gone, or not a folder: not listed */
                 return log_error_errno(r, "Failed to open %s/%s: %m; check its permissions.", roots_path, gen);
         }
-        _cleanup_strv_free_ char **names = NULL;
-        size_t n = 0;
-        int r = dir_names(gen_fd, &names, &n);
+        _cleanup_(dir_list_done) DirList names = {};
+        int r = dir_list(gen_fd, &names);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s/%s: %m; check its permissions.", roots_path, gen);
         _cleanup_free_ char *gen_path = strjoin(roots_path, "/", gen);
         if (!gen_path)
                 return -ENOMEM;
+        _cleanup_(gen_published_done) GenPublished gp = {};
+        r = gen_published_collect(pub, gen_fd, gen_path, &gp);
+        if (r < 0)
+                return log_error_errno(r, "Failed to inspect %s: %m.", gen_path);
 
         bool gen_ok = generation_is_valid(gen);
         bool gen_live = gen_ok && strv_contains(live, gen);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < names.n; i++) {
+                const char *name = names.v[i]->d_name;
                 EntryKind kind;
                 mode_t mode;
                 char target[PATH_MAX];
-                r = classify_entry(gen_fd, names[i], target, &kind, &mode);
+                r = classify_entry(gen_fd, name, target, &kind, &mode);
                 if (r == -ENOENT)
                         continue;
                 if (r < 0)
-                        return log_error_errno(r, "Failed to inspect %s/%s/%s: %m.", roots_path, gen, names[i]);
+                        return log_error_errno(r, "Failed to inspect %s/%s/%s: %m.", roots_path, gen, name);
                 /* A link with a bad name is foreign, and still worth showing where it points. */
-                if (kind == ENTRY_BAD_NAME && S_ISLNK(mode) && readlinkat_buf(gen_fd, names[i], target) < 0)
+                if (kind == ENTRY_BAD_NAME && S_ISLNK(mode) && readlinkat_buf(gen_fd, name, target) < 0)
                         target[0] = 0;
 
                 RootEntry *entries = realloc(l->entries, sizeof(RootEntry) * (l->n + 1));
@@ -695,8 +833,8 @@ static int list_generation(int roots_fd, const char *roots_path, const char *gen
                 *e = (RootEntry){};
                 l->n++;
                 e->generation = strdup(gen);
-                e->model = strdup(names[i]);
-                e->path = strjoin(gen_path, "/", names[i]);
+                e->model = strdup(name);
+                e->path = strjoin(gen_path, "/", name);
                 if (!e->generation || !e->model || !e->path)
                         return -ENOMEM;
                 if (S_ISLNK(mode) && target[0] && !(e->target = strdup(target)))
@@ -705,12 +843,7 @@ static int list_generation(int roots_fd, const char *roots_path, const char *gen
                 struct stat tst;
                 e->valid = e->target && store_path_is_valid(e->target) && lstat(e->target, &tst) >= 0;
                 e->foreign = !gen_ok || kind != ENTRY_ROOT;
-                r = published_check(pub, gen_fd, gen_path, names[i], e->target);
-                if (r == -ENOENT)
-                        r = 0;
-                if (r < 0)
-                        return log_error_errno(r, "Failed to inspect %s: %m.", e->path);
-                e->published = r > 0;
+                e->published = published_has(pub, &gp, name, e->target);
                 e->live = gen_live || e->published;
         }
         return 0;
@@ -736,17 +869,17 @@ int roots_list_full(const char *state_dir, const char *runtime_dir, char *const 
         if (r < 0)
                 return r;
 
-        _cleanup_strv_free_ char **gens = NULL;
-        size_t n = 0;
-        r = dir_names(roots_fd, &gens, &n);
+        _cleanup_(dir_list_done) DirList gens = {};
+        r = dir_list(roots_fd, &gens);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m; check its permissions.", roots_path);
 
         _cleanup_(root_list_freep) RootList l = {};
-        for (size_t i = 0; i < n; i++) {
-                if (streq(gens[i], ROOTS_LOCK_NAME))
+        for (size_t i = 0; i < gens.n; i++) {
+                const char *gen = gens.v[i]->d_name;
+                if (streq(gen, ROOTS_LOCK_NAME))
                         continue;
-                if ((r = list_generation(roots_fd, roots_path, gens[i], live, &pub, &l)) < 0)
+                if ((r = list_generation(roots_fd, roots_path, gen, live, &pub, &l)) < 0)
                         return r;
         }
         if (!(flags & ROOTS_LIST_NO_SIZE) && (r = fill_sizes(&l)) < 0)
@@ -799,33 +932,52 @@ static int roots_lock(int roots_fd, const char *roots_path, int *ret_fd) {
         return 0;
 }
 
-/* Counts the roots of a live generation; nothing in it is touched. */
-static void count_live_roots(int gen_fd, char *const *names, size_t n, PruneStats *stats) {
-        char target[PATH_MAX];
-        for (size_t i = 0; i < n; i++)
-                if (model_name_is_valid(names[i]) && readlinkat_buf(gen_fd, names[i], target) >= 0 &&
-                    store_path_is_valid(target))
+/* Counts the roots of a live generation; nothing in it is touched. A live generation
+ * is only ever counted, so its roots are told by name and file type, as listed: reading
+ * every link of every kept generation on each activation would cost one system call per
+ * root for a number in a message. Entries the file system does not type are looked at. */
+static void count_live_roots(int gen_fd, const DirList *names, PruneStats *stats) {
+        for (size_t i = 0; i < names->n; i++) {
+                const struct dirent64 *de = names->v[i];
+                if (!model_name_is_valid(de->d_name))
+                        continue;
+                unsigned char type = de->d_type;
+                struct stat st;
+                if (type == DT_UNKNOWN && fstatat(gen_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
+                    S_ISLNK(st.st_mode))
+                        type = DT_LNK;
+                if (type == DT_LNK)
                         stats->kept++;
+        }
 }
 
-static int prune_generation(int roots_fd, const char *roots_path, const char *gen, char *const *live,
-                            const PublishedSet *pub, bool dry_run, PruneStats *stats) {
+static void warn_not_generation_folder(const char *gen_path, mode_t mode, PruneStats *stats) {
+        log_warning("Leaving %s alone: it is %s, not a generation folder made by deferred-builds; remove it by "
+                    "hand if nothing needs it.",
+                    gen_path, file_type_name(mode));
+        stats->ignored_foreign++;
+}
+
+/* Prunes STATE/roots/GEN, listed with file type `type` (DT_*). */
+static int prune_generation(int roots_fd, const char *roots_path, const char *gen, unsigned char type,
+                            char *const *live, const PublishedSet *pub, bool dry_run, PruneStats *stats) {
         _cleanup_free_ char *gen_path = strjoin(roots_path, "/", gen);
         if (!gen_path)
                 return -ENOMEM;
+        /* A folder, as listed, is opened straight away (and O_NOFOLLOW below holds even if
+         * it was swapped for a link since); anything else is looked at for the message. */
         struct stat gst;
-        if (fstatat(roots_fd, gen, &gst, AT_SYMLINK_NOFOLLOW) < 0) {
-                int r = -errno;
-                if (r == -ENOENT)
+        if (type != DT_DIR) {
+                if (fstatat(roots_fd, gen, &gst, AT_SYMLINK_NOFOLLOW) < 0) {
+                        int r = -errno;
+                        if (r == -ENOENT)
+                                return 0;
+                        return log_warning_errno(r, "Failed to inspect %s: %m; skipping it.", gen_path);
+                }
+                if (!S_ISDIR(gst.st_mode)) {
+                        warn_not_generation_folder(gen_path, gst.st_mode, stats);
                         return 0;
-                return log_warning_errno(r, "Failed to inspect %s: %m; skipping it.", gen_path);
-        }
-        if (!S_ISDIR(gst.st_mode)) {
-                log_warning("Leaving %s alone: it is %s, not a generation folder made by deferred-builds; remove "
-                            "it by hand if nothing needs it.",
-                            gen_path, file_type_name(gst.st_mode));
-                stats->ignored_foreign++;
-                return 0;
+                }
         }
         if (!generation_is_valid(gen)) {
                 log_warning("Leaving %s alone: its name is not a generation name, so deferred-builds did not make "
@@ -840,25 +992,40 @@ static int prune_generation(int roots_fd, const char *roots_path, const char *ge
                 int r = -errno;
                 if (r == -ENOENT)
                         return 0;
+                /* Replaced by a link or a file since it was listed: not ours to follow. */
+                if ((r == -ENOTDIR || r == -ELOOP) && fstatat(roots_fd, gen, &gst, AT_SYMLINK_NOFOLLOW) >= 0 &&
+                    !S_ISDIR(gst.st_mode)) {
+                        warn_not_generation_folder(gen_path, gst.st_mode, stats);
+                        return 0;
+                }
                 return log_warning_errno(r, "Failed to open %s: %m; skipping it. Check its permissions.", gen_path);
         }
-        _cleanup_strv_free_ char **names = NULL;
-        size_t n = 0;
-        int r = dir_names(gen_fd, &names, &n);
+        _cleanup_(dir_list_done) DirList names = {};
+        int r = dir_list(gen_fd, &names);
         if (r < 0)
                 return log_warning_errno(r, "Failed to read %s: %m; skipping it. Check its permissions.", gen_path);
 
         if (strv_contains(live, gen)) {
-                count_live_roots(gen_fd, names, n, stats);
+                count_live_roots(gen_fd, &names, stats);
                 return 0;
         }
 
         stats->deleted_generations++;
+        _cleanup_(gen_published_done) GenPublished gp = {};
+        r = gen_published_collect(pub, gen_fd, gen_path, &gp);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        return r;
+                return log_warning_errno(r, "Failed to inspect %s: %m; leaving it, since its models may be served.",
+                                         gen_path);
+        }
+
         int ret = 0;
         size_t remaining = 0;
-        for (size_t i = 0; i < n; i++) {
-                /* This loop runs once per root, thousands of times: nothing in it allocates. */
-                const char *name = names[i];
+        for (size_t i = 0; i < names.n; i++) {
+                /* This loop runs once per root, thousands of times: nothing in it allocates,
+                 * and a root costs two system calls, readlinkat() and unlinkat(). */
+                const char *name = names.v[i]->d_name;
                 char target[PATH_MAX];
                 EntryKind kind;
                 mode_t mode;
@@ -877,16 +1044,8 @@ static int prune_generation(int roots_fd, const char *roots_path, const char *ge
                         remaining++;
                         continue;
                 }
-                r = published_check(pub, gen_fd, gen_path, name, target);
-                if (r == -ENOENT)
-                        continue;
-                if (r != 0) {
-                        if (r < 0)
-                                log_warning_errno(r, "Failed to inspect %s/%s: %m; keeping it, since it may "
-                                                     "be served.",
-                                                  gen_path, name);
-                        else
-                                log_debug("Keeping %s/%s: a model is served from it.", gen_path, name);
+                if (published_has(pub, &gp, name, target)) {
+                        log_debug("Keeping %s/%s: a model is served from it.", gen_path, name);
                         stats->kept++;
                         remaining++;
                         continue;
@@ -957,17 +1116,17 @@ int roots_prune(const char *state_dir, const char *runtime_dir, char *const *liv
         if (!dry_run && (r = roots_lock(roots_fd, roots_path, &lock_fd)) < 0)
                 return r;
 
-        _cleanup_strv_free_ char **gens = NULL;
-        size_t n = 0;
-        r = dir_names(roots_fd, &gens, &n);
+        _cleanup_(dir_list_done) DirList gens = {};
+        r = dir_list(roots_fd, &gens);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m; check its permissions.", roots_path);
 
         int ret = 0;
-        for (size_t i = 0; i < n; i++) {
-                if (streq(gens[i], ROOTS_LOCK_NAME))
+        for (size_t i = 0; i < gens.n; i++) {
+                const struct dirent64 *de = gens.v[i];
+                if (streq(de->d_name, ROOTS_LOCK_NAME))
                         continue;
-                r = prune_generation(roots_fd, roots_path, gens[i], live, &pub, dry_run, stats);
+                r = prune_generation(roots_fd, roots_path, de->d_name, de->d_type, live, &pub, dry_run, stats);
                 if (r < 0 && ret == 0)
                         ret = r;
         }

@@ -14,8 +14,11 @@
  *              files, directories, links elsewhere, names outside the grammars. Prune
  *              never touches it and warns with its path.
  *   published  the root a link RUNTIME/models/NAME points at. Links are compared by the
- *              identity of the path they name (the root symlink itself, lstat), never by
- *              the store path behind it, so two roots sharing one output are told apart.
+ *              entry they name: the folder holding it (device and inode, however the
+ *              state dir is spelled; trailing slashes dropped) and its name, never by the
+ *              store path behind it, so two roots sharing one output are told apart. A
+ *              link that names a store path itself keeps every root of that store path.
+ *              The links are read once per call, so matching a root costs no system call.
  *
  * Every function returns 0 or a negative errno. Failures are logged once, naming the path
  * and what to do, before they are returned; not logged are -ENOMEM and the -ENOENT that
@@ -112,10 +115,12 @@ typedef struct PruneStats {
  * cannot be read fails the prune, since published roots could not be told apart.
  *
  * Never follows a symlink below STATE/roots: folders are opened O_NOFOLLOW, entries are
- * inspected with readlinkat() and fstatat(AT_SYMLINK_NOFOLLOW) and removed with
- * unlinkat(); folders are removed with rmdir only once empty, never recursively. Foreign entries are warned about and
- * counted in ignored_foreign. Generation folders that are live are not inspected for
- * foreign content; their roots are counted in kept.
+ * inspected with readlinkat() (and fstatat(AT_SYMLINK_NOFOLLOW) when not a link) and
+ * removed with unlinkat(); folders are removed with rmdir only once empty, never
+ * recursively. Foreign entries are warned about and counted in ignored_foreign.
+ * Generation folders that are live are only listed, not inspected for foreign content:
+ * their symlinks with model names are counted in kept by the listing's file type,
+ * without reading them. A removed root costs two system calls, a live folder a few.
  *
  * Holds an exclusive flock on STATE/roots/.lock (created if missing) for the whole
  * prune, waiting at most ROOTS_LOCK_TIMEOUT_USEC for another prune (-EBUSY after);

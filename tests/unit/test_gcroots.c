@@ -290,6 +290,44 @@ static void test_published_through_other_spelling_kept(void **state) {
         assert_tree(".lock gen-old/ gen-old/alpha@ ");
 }
 
+/* A published link may go through a symlink below STATE/roots (which prune itself never
+ * follows) or end in a slash: it still names that root, and the root stays. */
+static void test_published_through_symlinked_folder_kept(void **state) {
+        (void) state;
+        _cleanup_free_ char *a = mkstore("alpha"), *b = mkstore("beta");
+        mkroot("gen-old", "alpha", a);
+        mkroot("gen-old", "beta", b);
+        mkroot("gen-older", "beta", b);
+        _cleanup_free_ char *current = state_path("current");
+        assert_int_equal(symlink("gen-old", current), 0);
+        _cleanup_free_ char *served = state_path("current/alpha");
+        publish("alpha", served);
+        _cleanup_free_ char *slashed = state_path("gen-older/beta/");
+        publish("beta", slashed);
+        char *live[] = { NULL };
+        PruneStats st = prune_ok(live, false);
+        assert_stats(st, 1, 0, 2, 1, 2);
+        assert_tree(".lock current@ gen-old/ gen-old/alpha@ gen-older/ gen-older/beta@ ");
+}
+
+/* A live generation is only counted: its symlinks with model names are kept roots, read or
+ * not, and nothing in it is looked at as foreign or touched. */
+static void test_live_generation_counted_from_listing(void **state) {
+        (void) state;
+        _cleanup_free_ char *a = mkstore("alpha");
+        mkroot("gen-live", "alpha", a);
+        mkroot("gen-live", "etc", "/etc/passwd");
+        mkroot("gen-live", ".hidden", a);
+        _cleanup_free_ char *notes = state_path("gen-live/notes");
+        mkfile(notes, "mine\n");
+        _cleanup_free_ char *sub = state_path("gen-live/sub");
+        assert_int_equal(mkdir_p(sub, 0755), 0);
+        char *live[] = { "gen-live", NULL };
+        PruneStats st = prune_ok(live, false);
+        assert_stats(st, 0, 0, 2, 0, 0);
+        assert_tree(".lock gen-live/ gen-live/.hidden@ gen-live/alpha@ gen-live/etc@ gen-live/notes gen-live/sub/ ");
+}
+
 static void test_foreign_regular_file_kept(void **state) {
         (void) state;
         _cleanup_free_ char *a = mkstore("alpha");
@@ -634,6 +672,55 @@ static void test_unreadable_manifest_fails(void **state) {
         assert_null(live);
 }
 
+/* Toplevels are found through link chains the way the kernel follows them: relative
+ * targets (with ".."), links to links, folders reached through a symlink, a toplevel
+ * given relative to the current folder, and a specialisation linking back to its parent. */
+static void test_live_generations_through_link_chains(void **state) {
+        (void) state;
+        _cleanup_free_ char *one = mktoplevel("one", "deferred-builds/manifest.ini", "g-one");
+        _cleanup_free_ char *two = mktoplevel("two", "deferred-builds/manifest.ini", "g-two");
+        _cleanup_free_ char *three = mktoplevel("three", "deferred-builds/manifest.ini", "g-three");
+        _cleanup_free_ char *four = mktoplevel("four", "deferred-builds/manifest.ini", "g-four");
+        _cleanup_free_ char *spec = mktoplevel("spec", "deferred-builds/manifest.ini", "g-spec");
+        _cleanup_free_ char *alias = xjoin(F.dir, "/tops-alias");
+        assert_int_equal(symlink("tops", alias), 0);
+
+        syslink("/nix/var/nix/profiles/hop", one);
+        syslink("/nix/var/nix/profiles/system-1-link", "hop"); /* a link to a link */
+        syslink("/nix/var/nix/profiles/system-2-link", "../../../../../tops/two");
+        _cleanup_free_ char *via_alias = xjoin(alias, "/three"); /* a symlinked folder on the way */
+        syslink("/nix/var/nix/profiles/system-3-link", via_alias);
+        _cleanup_free_ char *spec_link = strjoin(one, "/specialisation/gpu");
+        mklink("../../spec", spec_link);
+        _cleanup_free_ char *back = strjoin(spec, "/specialisation/parent");
+        mklink("../../one", back); /* a cycle: one -> spec -> one */
+        _cleanup_free_ char *rel = xjoin(F.dir, "/rel-link");
+        assert_int_equal(symlink("tops/four", rel), 0);
+
+        int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(cwd >= 0);
+        assert_int_equal(chdir(F.dir), 0);
+        char *extras[] = { "rel-link", NULL };
+        _cleanup_strv_free_ char **live = NULL;
+        int r = live_generations(extras, &live);
+        assert_int_equal(fchdir(cwd), 0);
+        close(cwd);
+        assert_int_equal(r, 0);
+        _cleanup_free_ char *got = joined(live);
+        assert_string_equal(got, "g-four g-one g-spec g-three g-two ");
+}
+
+/* A profile link that loops cannot be resolved: liveness is unknown, so nothing is live. */
+static void test_looping_toplevel_fails(void **state) {
+        (void) state;
+        _cleanup_free_ char *one = mktoplevel("one", "deferred-builds/manifest.ini", "g-one");
+        syslink("/run/current-system", one);
+        syslink("/nix/var/nix/profiles/system-1-link", "system-1-link");
+        _cleanup_strv_free_ char **live = NULL;
+        assert_int_equal(live_generations(NULL, &live), -ELOOP);
+        assert_null(live);
+}
+
 static void test_relative_system_root_rejected(void **state) {
         (void) state;
         setenv("DEFERRED_BUILDS_SYSTEM_ROOT", "relative/dir", 1);
@@ -713,6 +800,8 @@ int main(void) {
                 T(test_published_compares_paths_not_store_targets),
                 T(test_published_through_other_spelling_kept),
                 T(test_published_store_path_keeps_its_roots),
+                T(test_published_through_symlinked_folder_kept),
+                T(test_live_generation_counted_from_listing),
                 T(test_foreign_regular_file_kept),
                 T(test_foreign_directory_kept),
                 T(test_links_outside_store_kept),
@@ -731,6 +820,8 @@ int main(void) {
                 T(test_store_manifest_named_by_basename),
                 T(test_rejected_manifests_keep_their_generation),
                 T(test_unreadable_manifest_fails),
+                T(test_live_generations_through_link_chains),
+                T(test_looping_toplevel_fails),
                 T(test_relative_system_root_rejected),
                 T(test_roots_list_fields),
                 T(test_roots_list_missing_state),
