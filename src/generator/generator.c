@@ -62,9 +62,11 @@ static int add_wants(int dirfd, const char *wants_of, const char *unit, const ch
         return 0;
 }
 
-static int generate(const Manifest *m, Scope scope, int dirfd) {
+static int generate(Manifest *m, Scope scope, int dirfd) {
         const char *source = m->path;
-        const char *real = m->real_path ? m->real_path : m->path;
+        const char *real = manifest_real_path(m);
+        if (!real)
+                return log_oom();
         _cleanup_free_ char *state_dir = NULL;
         int r = path_state_dir(scope, &state_dir);
         if (r < 0)

@@ -577,9 +577,23 @@ static int finish(Parser *p) {
         return 0;
 }
 
+const char *manifest_real_path(Manifest *m) {
+        if (!m->real_path && m->on_disk) {
+                m->real_path = realpath(m->path, NULL);
+                if (!m->real_path && errno == ENOMEM)
+                        return NULL;
+                m->on_disk = false; /* tried: do not resolve again */
+        }
+        return m->real_path ? m->real_path : m->path;
+}
+
 static int generation_default(Manifest *m) {
         if (m->generation)
                 return 0;
+        /* Only a resolved path names a store path; one that cannot be resolved, or a
+         * manifest parsed from memory, is "local". */
+        if (!manifest_real_path(m))
+                return -ENOMEM;
         const char *rp = m->real_path;
         const char *dir = store_dir();
         const char *rest = rp ? startswith(rp, dir) : NULL;
@@ -590,14 +604,12 @@ static int generation_default(Manifest *m) {
         return m->generation ? 0 : -ENOMEM;
 }
 
-static int parse_internal(const char *path, char *real_path, const char *data, size_t size, Manifest **ret) {
+static int parse_internal(const char *path, bool on_disk, const char *data, size_t size, Manifest **ret) {
         Manifest *m = calloc(1, sizeof(Manifest));
-        if (!m) {
-                free(real_path);
+        if (!m)
                 return -ENOMEM;
-        }
         *ret = m;
-        m->real_path = real_path;
+        m->on_disk = on_disk;
         m->path = strdup(path);
         if (!m->path)
                 return -ENOMEM;
@@ -671,11 +683,11 @@ int manifest_load(const char *path, Manifest **ret) {
                         (void) diag_add(m, DIAG_ERROR, 0, NULL, "cannot read: %s", strerror(-r));
                 return r == -EFBIG || r == -EISDIR || r == -EBADFD ? 0 : r;
         }
-        return parse_internal(path, realpath(path, NULL), data, size, ret);
+        return parse_internal(path, true, data, size, ret);
 }
 
 int manifest_parse(const char *path, const char *data, size_t size, Manifest **ret) {
-        return parse_internal(path, NULL, data, size, ret);
+        return parse_internal(path, false, data, size, ret);
 }
 
 const Model *manifest_find(const Manifest *m, const char *name) {

@@ -60,7 +60,8 @@ typedef struct Model {
 
 typedef struct Manifest {
         char *path;       /* as given */
-        char *real_path;  /* resolved, or NULL */
+        char *real_path;  /* resolved, or NULL: see manifest_real_path() */
+        bool on_disk;     /* loaded from path (manifest_load), so path can be resolved */
         char *generation; /* identity, see docs/DESIGN.md */
         unsigned version;
         bool rejected; /* the whole file was rejected; models is empty */
@@ -84,6 +85,11 @@ static inline void manifest_freep(Manifest **m) {
 }
 #define _cleanup_manifest_ __attribute__((cleanup(manifest_freep)))
 
+/* The manifest's path with every symlink resolved (realpath(3)), resolved on first use: only
+ * the generator and a manifest without "generation =" need it, and resolving costs one
+ * system call per path component. The path as given when it cannot be resolved or the
+ * manifest was parsed from memory; NULL only when out of memory. */
+const char *manifest_real_path(Manifest *m);
 const Model *manifest_find(const Manifest *m, const char *name);
 size_t manifest_count_errors(const Manifest *m);
 

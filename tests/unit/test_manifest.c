@@ -525,7 +525,38 @@ static void test_generation_from_store_path(void **s) {
         assert_int_equal(manifest_load(path, &m), 0);
         assert_string_equal(m->generation, "1gdfjg3yr2hpz99mpgi876di58lslnjr-deferred-builds-manifest.ini");
         manifest_free(m);
+
+        /* Through a link, as /etc/deferred-builds/manifest.ini is on NixOS. */
+        _cleanup_free_ char *link = strjoin(dir, "/etc-manifest.ini");
+        assert_int_equal(symlink(path, link), 0);
+        m = NULL;
+        assert_int_equal(manifest_load(link, &m), 0);
+        assert_string_equal(m->generation, "1gdfjg3yr2hpz99mpgi876di58lslnjr-deferred-builds-manifest.ini");
+        assert_string_equal(manifest_real_path(m), path);
+        manifest_free(m);
+
+        /* With "generation =" the path is resolved only when asked for (the activation
+         * helper loads one manifest per generation and never needs it). */
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(HEAD "generation = g1\n", f);
+        fclose(f);
+        m = NULL;
+        assert_int_equal(manifest_load(link, &m), 0);
+        assert_string_equal(m->generation, "g1");
+        assert_null(m->real_path);
+        assert_string_equal(manifest_real_path(m), path);
+        manifest_free(m);
+
+        /* Parsed from memory: nothing to resolve, the path is returned as given. */
+        m = NULL;
+        assert_int_equal(manifest_parse(path, HEAD, strlen(HEAD), &m), 0);
+        assert_string_equal(m->generation, "local");
+        assert_string_equal(manifest_real_path(m), path);
+        manifest_free(m);
+
         unsetenv("NIX_STORE_DIR");
+        unlink(link);
         unlink(path);
         rmdir(dir);
 }
