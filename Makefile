@@ -25,7 +25,16 @@ SAN   ?=
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags libsystemd inih 2>/dev/null)
-DEPS_LIBS   := $(shell $(PKG_CONFIG) --libs libsystemd inih 2>/dev/null)
+# Each program links only the libraries it calls, whether or not the toolchain defaults to
+# --as-needed (Debian's gcc does, but not with -fsanitize=, and nixpkgs' does not):
+# loading libsystemd and its dependency chain costs milliseconds at every start.
+#   libsystemd: the deferred-builds command (sd-bus, sd-journal) and examples/dbx-serve
+#               (socket activation, sd_notify). deferred-realise speaks sd_notify and the
+#               journal protocol itself (src/lib/sdproto.c); the generator and the
+#               activation helper need neither.
+#   inih:       whatever links the manifest parser (src/lib/manifest.c).
+SYSTEMD_LIBS := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null)
+INIH_LIBS    := $(shell $(PKG_CONFIG) --libs inih 2>/dev/null)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
@@ -35,7 +44,6 @@ ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS  += $(DEPS_LIBS)
 
 LIB_SRC   := $(sort $(wildcard src/lib/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -78,19 +86,20 @@ $(BUILD)/libdeferred.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/deferred-builds-generator: $(GEN_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libdeferred.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(INIH_LIBS)
 $(BUILD)/deferred-realise: $(REAL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libdeferred.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(INIH_LIBS)
 $(BUILD)/deferred-builds: $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libdeferred.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(INIH_LIBS) $(SYSTEMD_LIBS)
 $(BUILD)/deferred-builds-activate: $(ACT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libdeferred.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(INIH_LIBS)
+$(BUILD)/examples/dbx-serve: LDLIBS += $(SYSTEMD_LIBS)
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm $(LDLIBS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libdeferred.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(INIH_LIBS) -lcmocka
 
 define subst_unit
 	@mkdir -p $(dir $@)

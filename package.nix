@@ -33,6 +33,9 @@ stdenv.mkDerivation {
   };
 
   nativeBuildInputs = [ pkg-config ];
+  # libsystemd is for the deferred-builds command only (sd-bus, sd-journal). The Makefile
+  # links it into nothing else; nixpkgs' linker does not default to --as-needed, so that is
+  # what keeps it out of the generator, deferred-realise and the activation helper.
   buildInputs = [
     systemdLibs
     inih

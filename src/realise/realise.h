@@ -4,7 +4,7 @@
  *   main.c     arguments, exit status
  *   realise.c  the decisions: manifest, checks, retries, GC root, publishing
  *   nixrun.c   running nix-store: fork/exec, reading its output, signals
- *   report.c   what others see: status file, sd_notify STATUS=, journal */
+ *   report.c   what others see: status file, sd_notify STATUS=, journal (src/lib/sdproto.c) */
 #pragma once
 
 #include <stdbool.h>

@@ -9,12 +9,9 @@
 #include <syslog.h>
 #include <time.h>
 
-#define SD_JOURNAL_SUPPRESS_LOCATION
-#include <systemd/sd-daemon.h>
-#include <systemd/sd-journal.h>
-
 #include "log.h"
 #include "realise.h"
+#include "sdproto.h"
 #include "util.h"
 
 unsigned long long elapsed_sec(const Context *c) {
@@ -52,14 +49,21 @@ void report_status(Context *c) {
         }
 }
 
+#define STRLEN_STATUS (sizeof "STATUS=" - 1)
+
 void report_notify(const char *fmt, ...) {
-        char text[1024];
+        char state[STRLEN_STATUS + 1024] = "STATUS=";
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(text, sizeof text, fmt, ap);
+        vsnprintf(state + STRLEN_STATUS, sizeof state - STRLEN_STATUS, fmt, ap);
         va_end(ap);
-        /* Not under a manager (a manual run): nothing to tell, and that is fine. */
-        (void) sd_notifyf(0, "STATUS=%s", text);
+        /* The manager reads one assignment per line: a line break in the text (from a
+         * build log or an error) would end STATUS= there and start another assignment. */
+        for (char *p = state; (p = strchr(p, '\n')); p++)
+                *p = ' ';
+        /* Not under a manager (a manual run): nothing to tell, and that is fine. Nor is a
+         * manager that cannot be reached a reason to fail a build. */
+        (void) notify_send(state);
 }
 
 /* True when stderr is connected to the journal (systemd sets $JOURNAL_STREAM to its
@@ -84,12 +88,26 @@ void report_event(Context *c, int priority, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(text, sizeof text, fmt, ap);
         va_end(ap);
+        /* Trailing line breaks (the end of a quoted Nix error) would show as empty lines. */
+        for (size_t l = strlen(text); l > 0 && strchr(" \t\n", text[l - 1]); l--)
+                text[l - 1] = 0;
 
-        /* Without journald (containers, tests) this fails: the stderr copy below is what
-         * remains, so the error is ignored. */
-        int r = sd_journal_send("MESSAGE=%s", text, "PRIORITY=%i", priority, "SYSLOG_IDENTIFIER=deferred-realise",
-                                "DEFERRED_MODEL=%s", c->model_name, "DEFERRED_DRV=%s", c->md ? c->md->drv : "",
-                                "DEFERRED_OUT=%s", c->st.out, "DEFERRED_GENERATION=%s", c->st.generation, NULL);
+        char prio[12];
+        snprintf(prio, sizeof prio, "%i", priority);
+        const JournalField fields[] = {
+                { "MESSAGE", text },
+                { "PRIORITY", prio },
+                { "SYSLOG_IDENTIFIER", "deferred-realise" },
+                { "DEFERRED_MODEL", c->model_name },
+                { "DEFERRED_DRV", c->md ? c->md->drv : "" },
+                { "DEFERRED_OUT", c->st.out },
+                { "DEFERRED_GENERATION", c->st.generation },
+        };
+        /* Without journald (containers, the tests' user manager) this fails, with -ENOENT:
+         * the stderr copy below is what remains, so the error is not logged. (libsystemd
+         * reported a missing journal socket as success; now such a message still reaches
+         * stderr even when $JOURNAL_STREAM says stderr is the journal.) */
+        int r = journal_send_to(JOURNAL_SOCKET_PATH, fields, ELEMENTSOF(fields));
         if (r < 0 || !stderr_is_journal())
                 log_internal(priority, 0, "%s", text);
 }
