@@ -366,6 +366,15 @@ like "$(cat "$HARNESS_TMP/nomodel")" "Model nosuchmodel is not in manifest $DEFE
         "the message names the model and the manifest"
 "$ABS_BUILD/deferred-realise" --manifest "$HARNESS_TMP/absent.ini" realise alpha 2>/dev/null
 is "$?" "66" "unreadable manifest -> 66"
+# A nix-store that cannot be executed: the vfork()ed child reports why through the pipe,
+# like any nix-store error, and the run is an infrastructure failure (75), not a crash.
+printf '\177ELF-not-a-program' >"$HARNESS_TMP/not-nix-store"
+chmod 0755 "$HARNESS_TMP/not-nix-store"
+DEFERRED_BUILDS_NIX_STORE="$HARNESS_TMP/not-nix-store" DEFERRED_BUILDS_RETRY_BUDGET=0 \
+        DEFERRED_BUILDS_RUNTIME_DIR="$RUNTIME" "$ABS_BUILD/deferred-realise" realise alpha >"$HARNESS_TMP/noexec" 2>&1
+is "$?" "75" "a nix-store that cannot be executed -> 75"
+like "$(cat "$HARNESS_TMP/noexec")" "failed to execute $HARNESS_TMP/not-nix-store: Exec format error" \
+        "the message names the program and the reason"
 
 if [ -n "$(cat "$HARNESS_TMP/realise.log" 2>/dev/null)" ]; then
         diag "realise units' output:"
