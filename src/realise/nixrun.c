@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Running nix-store: vfork + execve with its stdout and stderr on pipes, one poll loop over
+/* Running nix-store: fork + execve with its stdout and stderr on pipes, one poll loop over
  * both pipes and a signalfd. The child dies with us (PR_SET_PDEATHSIG), our SIGTERM is
  * passed on to it, its internal-json stderr feeds the progress parser (src/lib/nixlog.c)
  * and is forwarded to our stderr as readable lines, never as raw JSON. */
@@ -214,9 +214,8 @@ static void write_all(int fd, const char *s) {
         }
 }
 
-/* In the vfork()ed child, which shares our memory until it calls execve() or _exit(): only
- * system calls and functions that touch no shared state (no stdio, no malloc, no locks).
- * Never returns. */
+/* In the child: only async-signal-safe calls (no stdio, no malloc), as after fork() in a
+ * process that may have locks held. Never returns. */
 static _Noreturn void child_exec(char *const *argv, pid_t parent, int out_fd, int err_fd) {
         /* Die with deferred-realise: a nix-store left behind would hold the build and the
          * GC root path while systemd starts a new deferred-realise. */
@@ -254,11 +253,10 @@ static int spawn(char *const *argv, pid_t *ret_pid, int *ret_out, int *ret_err) 
                 return r;
         }
         pid_t parent = getpid();
-        /* vfork(): the child borrows our memory until it execs, so there are no page tables
-         * to copy (measured: 2.5 ms of wall and CPU time per run on the benchmark machine,
-         * where the whole fast path is about 150 ms). Our signals are blocked (signalfd), so
-         * no handler can run in the child either. */
-        pid_t pid = vfork();
+        /* fork(), not vfork() or posix_spawn(): the child must set PR_SET_PDEATHSIG before
+         * it execs, which is not allowed in a vfork()ed child, and posix_spawn() cannot do
+         * it. vfork() was measured at 2.5 ms faster per run (docs/BENCHMARKS.md). */
+        pid_t pid = fork();
         if (pid == 0)
                 child_exec(argv, parent, out_pipe[1], err_pipe[1]);
         int r = pid < 0 ? -errno : 0;

@@ -366,7 +366,7 @@ like "$(cat "$HARNESS_TMP/nomodel")" "Model nosuchmodel is not in manifest $DEFE
         "the message names the model and the manifest"
 "$ABS_BUILD/deferred-realise" --manifest "$HARNESS_TMP/absent.ini" realise alpha 2>/dev/null
 is "$?" "66" "unreadable manifest -> 66"
-# A nix-store that cannot be executed: the vfork()ed child reports why through the pipe,
+# A nix-store that cannot be executed: the child reports why through the pipe,
 # like any nix-store error, and the run is an infrastructure failure (75), not a crash.
 printf '\177ELF-not-a-program' >"$HARNESS_TMP/not-nix-store"
 chmod 0755 "$HARNESS_TMP/not-nix-store"
