@@ -172,5 +172,6 @@ clean:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+# The same check as make check's tests/lint/clang-tidy.sh (one process per file).
 tidy:
-	clang-tidy --quiet $$(git ls-files "*.c") -- -std=gnu11 -D_GNU_SOURCE -Isrc/lib $(DEPS_CFLAGS)
+	tests/lint/clang-tidy.sh

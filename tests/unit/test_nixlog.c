@@ -510,9 +510,11 @@ static void test_log_line_overlong(void **state) {
         assert_string_equal(last_line_of(in), want);
 
         /* 'a' + 3-byte characters: 1 + 66 * 3 = 199 bytes fit, the 67th would not. */
-        strcpy(in, "a");
-        for (int i = 0; i < 100; i++)
-                strcat(in, "\xe2\x82\xac");
+        size_t k = 0;
+        in[k++] = 'a';
+        for (int i = 0; i < 100; i++, k += 3)
+                memcpy(in + k, "\xe2\x82\xac", 3);
+        in[k] = 0;
         const char *got = last_line_of(in);
         assert_int_equal(strlen(got), 199);
         assert_memory_equal(got + 196, "\xe2\x82\xac", 3);
@@ -838,22 +840,21 @@ static void test_deep_nesting(void **state) {
         NixProgress p;
 
         /* 1000 levels: rejected, quickly, without blowing the stack */
-        strcpy(line, "@nix {\"action\":\"result\",\"id\":1,\"type\":101,\"fields\":[\"x\"],\"deep\":");
-        size_t l = strlen(line);
+        static const char head[] = "@nix {\"action\":\"result\",\"id\":1,\"type\":101,\"fields\":[\"x\"],\"deep\":";
+        size_t l = sizeof head - 1;
+        memcpy(line, head, l);
         memset(line + l, '[', 1000);
         memset(line + l + 1000, ']', 1000);
-        strcpy(line + l + 2000, "}");
+        memcpy(line + l + 2000, "}", 2);
         nixlog_init(&p);
         assert_int_equal(feed(&p, line), 0);
         assert_string_equal(p.last_line, "");
 
         /* The object is level 1, so "deep" may hold 15 nested arrays, not 16. */
         for (int arrays = 15; arrays <= 16; arrays++) {
-                strcpy(line, "@nix {\"action\":\"result\",\"id\":1,\"type\":101,\"fields\":[\"x\"],\"deep\":");
-                l = strlen(line);
                 memset(line + l, '[', (size_t) arrays);
                 memset(line + l + arrays, ']', (size_t) arrays);
-                strcpy(line + l + 2 * (size_t) arrays, "}");
+                memcpy(line + l + 2 * (size_t) arrays, "}", 2);
                 nixlog_init(&p);
                 assert_int_equal(feed(&p, line), arrays == 15 ? 1 : 0);
         }
@@ -947,9 +948,12 @@ static void test_error_text_limits(void **state) {
         nixlog_init(&p);
 
         /* 900 x "\u20ac" (3 bytes each): cut on a character boundary at or below 400 bytes */
-        strcpy(msg, "error: ");
-        for (int i = 0; i < 900; i++)
-                strcat(msg, "\\u20ac");
+        size_t k = 0;
+        memcpy(msg, "error: ", 7);
+        k += 7;
+        for (int i = 0; i < 900; i++, k += 6)
+                memcpy(msg + k, "\\u20ac", 6);
+        msg[k] = 0;
         assert_int_equal(feed(&p, error_msg(msg)), 1);
         assert_int_equal(strlen(p.error), 399);
         assert_memory_equal(p.error + 396, "\xe2\x82\xac", 3);
