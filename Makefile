@@ -169,8 +169,9 @@ install: all
 clean:
 	rm -rf build
 
+# Formats the C lines changed since HEAD (staged or not) with .clang-format.
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	git clang-format --force HEAD -- '*.c' '*.h'
 
 # The same check as make check's tests/lint/clang-tidy.sh (one process per file).
 tidy:
