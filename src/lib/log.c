@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 
 static const char *log_ident = "deferred-builds";
 static int log_max_level = LOG_INFO;
@@ -20,6 +21,20 @@ void log_set_max_level(int level) {
 
 int log_get_max_level(void) {
         return log_max_level;
+}
+
+bool log_stderr_is_journal(void) {
+        static int cached = -1;
+        if (cached >= 0)
+                return cached;
+        cached = 0;
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        if (e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) >= 0 &&
+            (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino)
+                cached = 1;
+        return cached;
 }
 
 int log_internal(int level, int error, const char *fmt, ...) {
@@ -42,6 +57,9 @@ int log_internal(int level, int error, const char *fmt, ...) {
                 if (n > 0 && write(kmsg_fd, line, (size_t) (n < (int) sizeof line ? n : (int) sizeof line - 1)) >= 0)
                         return -e;
         }
-        fprintf(stderr, "%s\n", msg);
+        if (log_stderr_is_journal())
+                fprintf(stderr, "<%d>%s\n", level, msg);
+        else
+                fprintf(stderr, "%s\n", msg);
         return -e;
 }

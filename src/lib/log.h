@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Logging: to /dev/kmsg when asked (generators run before the journal), else stderr.
+/* Logging: to /dev/kmsg when asked (generators run before the journal), else stderr. When
+ * stderr is the journal ($JOURNAL_STREAM names it), each line starts with its syslog level,
+ * "<4>" for a warning, which journald takes as the entry's priority (SyslogLevelPrefix=),
+ * so `journalctl -p warning` finds warnings and errors.
  * Every log_*_errno() returns the negative error it was given, so callers can write
  * `return log_error_errno(r, "Failed to ...: %m");` with %m meaning strerror(-r). */
 #pragma once
@@ -12,6 +15,9 @@ void log_setup(const char *ident, int target); /* KMSG falls back to stderr if u
 void log_set_max_level(int level);               /* syslog levels; default LOG_INFO */
 int log_get_max_level(void);
 int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
+/* True when stderr is the stream systemd connected to the journal: $JOURNAL_STREAM is
+ * "DEVICE:INODE" of it (systemd.exec(5)). Checked once. */
+bool log_stderr_is_journal(void);
 
 #include <syslog.h>
 #define log_debug(...) log_internal(LOG_DEBUG, 0, __VA_ARGS__)

@@ -981,12 +981,37 @@ static bool append_error(NixProgress *p, const char *text) {
         return true;
 }
 
+/* Records one warning (text already sanitised, starting with "warning:"). */
+static void record_warning(NixProgress *p, const char *text) {
+        const char *body = startswith(text, "warning:");
+
+        assert(body);
+        body += strspn(body, " ");
+        if (!*body)
+                body = text;
+        size_t l = strlen(body);
+        if (l > sizeof p->warning - 1)
+                l = utf8_cut(body, sizeof p->warning - 1);
+        while (l > 0 && body[l - 1] == ' ')
+                l--;
+        copy_bytes(p->warning, body, l);
+        p->warning[l] = 0;
+        if (p->n_warnings < UINT_MAX)
+                p->n_warnings++;
+}
+
 static bool handle_msg(NixProgress *p, const NixMessage *m) {
         char text[NIXLOG_ERROR_MAX + 64];
 
-        if (!m->has_msg || !m->has_level || m->level != 0)
+        if (!m->has_msg || !m->has_level || m->level > 1)
                 return false;
         sanitize(m->msg, m->msg_len, text, sizeof text, true);
+        if (startswith(text, "warning:")) {
+                record_warning(p, text);
+                return false;
+        }
+        if (m->level != 0)
+                return false;
         if (is_error_text(text))
                 return record_error(p, text, false);
         /* build-remote: "cannot build on 'MACHINE': error: cannot connect to ...". Nix then
@@ -1002,6 +1027,11 @@ static bool handle_plain(NixProgress *p, const char *line, size_t len) {
         sanitize(line, len, text, sizeof text, true);
         if (is_error_text(text))
                 return record_error(p, text, true);
+        if (startswith(text, "warning:")) {
+                record_warning(p, text);
+                p->in_plain_error = false;
+                return false;
+        }
         if (p->in_plain_error && len > 0 && (line[0] == ' ' || line[0] == '\t') && text[0])
                 return append_error(p, text);
         p->in_plain_error = false;

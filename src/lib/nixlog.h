@@ -109,6 +109,14 @@ typedef struct NixProgress {
          * error, which names the failure itself. */
         char error[NIXLOG_ERROR_MAX + 1];
         unsigned n_errors; /* errors recorded (saturates at UINT_MAX) */
+        /* Last warning: a "msg" of level 0 or 1 (lvlError, lvlWarn), or a plain line, whose
+         * text starts with "warning:", sanitised as error, with "warning:" removed. The
+         * daemon's warnings to its client come as level-0 messages, e.g. "ignoring untrusted
+         * substituter 'URL'" or "ignoring the client-specified setting 'builders', because
+         * it is a restricted setting and you are not a trusted user": an operator needs to
+         * see them, or a model trains locally for reasons nobody was told. */
+        char warning[NIXLOG_ERROR_MAX + 1];
+        unsigned n_warnings; /* warnings recorded (saturates at UINT_MAX) */
 
         /* Internal state below. */
         unsigned long long builds_id, copy_paths_id; /* valid when has_* */
@@ -127,7 +135,9 @@ void nixlog_init(NixProgress *p);
  * may hold any bytes, NUL included; line may be NULL when len is 0. Returns 1 when a
  * public field of p changed (what the status line or status file shows), else 0. Never
  * fails: malformed "@nix " JSON is ignored, other plain lines only matter when they
- * are errors ("error: ...") or continue one (indented lines right after it).
+ * are errors ("error: ...") or continue one (indented lines right after it), or are
+ * warnings ("warning: ..."). A new warning alone does not count as a change: the status
+ * line and file do not show warnings; callers compare n_warnings to forward them.
  *
  * Running activities live in fixed tables: NIXLOG_MAX_BUILDS actBuild activities and
  * NIXLOG_MAX_ACTIVITIES others; when a table is full, a new activity evicts the oldest

@@ -90,6 +90,7 @@ typedef struct Reader {
         char forwarded[NIXLOG_LINE_MAX + 1];
         char current_drv[NIXLOG_DRV_MAX + 1];
         unsigned n_errors;
+        unsigned n_warnings;
 } Reader;
 
 /* Prints what a line told us in readable form: a build log line, the start of a build, an
@@ -106,9 +107,12 @@ static void forward_line(Reader *rd, const char *line, size_t len, bool from_std
                 }
                 clean[n] = 0;
                 if (clean[0])
-                        log_info("%s%s", from_stdout ? "nix-store: " : "", clean);
-                /* A plain "error: ..." line was just printed as it is: not again below. */
+                        log_internal(!from_stdout && startswith(clean, "warning:") ? LOG_WARNING : LOG_INFO, 0,
+                                     "%s%s", from_stdout ? "nix-store: " : "", clean);
+                /* A plain "error: ..." or "warning: ..." line was just printed as it is: not
+                 * again below. */
                 rd->n_errors = p->n_errors;
+                rd->n_warnings = p->n_warnings;
                 return;
         }
         if (!streq(p->current_drv, rd->current_drv)) {
@@ -123,6 +127,12 @@ static void forward_line(Reader *rd, const char *line, size_t len, bool from_std
         if (p->n_errors != rd->n_errors) {
                 rd->n_errors = p->n_errors;
                 log_error("error: %s", p->error);
+        }
+        /* Nix's warnings reach the journal as warnings: an untrusted realise user's
+         * builders and substituters are ignored with nothing but a warning. */
+        if (p->n_warnings != rd->n_warnings) {
+                rd->n_warnings = p->n_warnings;
+                log_warning("warning: %s", p->warning);
         }
 }
 

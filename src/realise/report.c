@@ -66,22 +66,6 @@ void report_notify(const char *fmt, ...) {
         (void) notify_send(state);
 }
 
-/* True when stderr is connected to the journal (systemd sets $JOURNAL_STREAM to its
- * device:inode): then messages sent to the journal directly must not be printed again. */
-static bool stderr_is_journal(void) {
-        static int cached = -1;
-        if (cached >= 0)
-                return cached;
-        cached = 0;
-        const char *e = getenv("JOURNAL_STREAM");
-        unsigned long long dev, ino;
-        struct stat st;
-        if (e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) >= 0 &&
-            (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino)
-                cached = 1;
-        return cached;
-}
-
 void report_event(Context *c, int priority, const char *fmt, ...) {
         char text[2048];
         va_list ap;
@@ -108,7 +92,7 @@ void report_event(Context *c, int priority, const char *fmt, ...) {
          * reported a missing journal socket as success; now such a message still reaches
          * stderr even when $JOURNAL_STREAM says stderr is the journal.) */
         int r = journal_send_to(JOURNAL_SOCKET_PATH, fields, ELEMENTSOF(fields));
-        if (r < 0 || !stderr_is_journal())
+        if (r < 0 || !log_stderr_is_journal())
                 log_internal(priority, 0, "%s", text);
 }
 

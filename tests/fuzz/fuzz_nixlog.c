@@ -55,6 +55,7 @@ static void check_text(const char *s, size_t max, bool trimmed) {
 static void check_progress(const NixProgress *p) {
         check_text(p->last_line, NIXLOG_LINE_MAX, true);
         check_text(p->error, NIXLOG_ERROR_MAX, true);
+        check_text(p->warning, NIXLOG_ERROR_MAX, true);
         check_text(p->current_drv, NIXLOG_DRV_MAX, true);
         check_text(p->machine, NIXLOG_MACHINE_MAX, true);
         if (!p->building)

@@ -423,6 +423,8 @@ is "$(marker_lines cached)" $((seeded + 2)) "B: wrongly signed cache: the builde
 pi=$(path_info "$OUT_CACHED")
 like "$pi" '"ultimate":true' "B: wrongly signed cache: the valid path is the local build"
 unlike "$pi" 'wrong-key-1' "B: wrongly signed cache: the wrong key's signature was not accepted into the store"
+like "$(catf "$LOG")" "warning: .*from 'file://$T/cache-wrong' is not signed by any of the keys in 'trusted-public-keys'" \
+        "B: wrongly signed cache: Nix's warning is passed on (the operator sees why it trained)"
 
 # Signed: substituted; the nar is a FIFO until the status file says "substituting", so
 # the substitution is seen in progress whatever the speed of the machine.
@@ -469,6 +471,8 @@ RC=$?
 is_rc 0 "B: an untrusted client (nobody) realises the same model"
 is "$(marker_lines cached)" $((before + 1)) "B: ...but the daemon ignored its substituters: it was trained locally"
 like "$(path_info "$OUT_CACHED")" '"ultimate":true' "B: ...the valid path is a local build"
+like "$(catf "$LOG")" "warning: ignoring untrusted substituter 'file://$T/cache-signed'" \
+        "B: ...and deferred-realise passed on the daemon's warning (it would go to the journal as a warning)"
 
 # ---------------------------------------------------------------------------------------
 # C. A model that needs a feature nobody offers fails fast

@@ -1127,6 +1127,68 @@ static void test_failure_to_string(void **state) {
         assert_string_equal(nix_failure_to_string((NixFailure) 42), "unknown");
 }
 
+/* Warnings: the daemon's to an untrusted client arrive as level-0 messages (copied from a
+ * real Nix 2.8 run as user nobody), Nix's own as level 1; both are kept, never as errors. */
+static void test_warnings(void **state) {
+        (void) state;
+        NixProgress p;
+        nixlog_init(&p);
+
+        assert_int_equal(feed(&p, "@nix {\"action\":\"msg\",\"level\":0,\"msg\":\"\\u001b[35;1mwarning:\\u001b[0m "
+                                  "ignoring untrusted substituter 'file:///tmp/nocache'\"}"),
+                         0);
+        assert_int_equal(p.n_warnings, 1);
+        assert_string_equal(p.warning, "ignoring untrusted substituter 'file:///tmp/nocache'");
+        assert_int_equal(p.n_errors, 0);
+        assert_string_equal(p.error, "");
+        assert_int_equal(nixlog_classify(&p), NIX_FAILURE_NONE);
+
+        assert_int_equal(feed(&p, "@nix {\"action\":\"msg\",\"level\":1,\"msg\":\"\\u001b[35;1mwarning:\\u001b[0m "
+                                  "unknown setting 'foo'\"}"),
+                         0);
+        assert_int_equal(p.n_warnings, 2);
+        assert_string_equal(p.warning, "unknown setting 'foo'");
+
+        /* Informational messages that mention a warning are not warnings. */
+        assert_int_equal(feed(&p, "@nix {\"action\":\"msg\",\"level\":3,\"msg\":\"warning: not one\"}"), 0);
+        /* Neither is a level-1 message that does not say "warning:". */
+        assert_int_equal(feed(&p, "@nix {\"action\":\"msg\",\"level\":1,\"msg\":\"something\"}"), 0);
+        assert_int_equal(p.n_warnings, 2);
+
+        /* A plain warning line, and an indented line after it: not an error continuation. */
+        assert_int_equal(feed(&p, "warning: plain one"), 0);
+        assert_int_equal(p.n_warnings, 3);
+        assert_string_equal(p.warning, "plain one");
+        assert_int_equal(feed(&p, "   indented"), 0);
+        assert_string_equal(p.error, "");
+
+        /* A level-1 "error:" is not an error (Nix reports errors at level 0). */
+        assert_int_equal(feed(&p, "@nix {\"action\":\"msg\",\"level\":1,\"msg\":\"error: no\"}"), 0);
+        assert_int_equal(p.n_errors, 0);
+
+        /* An error leaves the warning; a warning leaves the error. */
+        assert_int_equal(feed(&p, error_msg("error: boom")), 1);
+        assert_string_equal(p.error, "boom");
+        assert_string_equal(p.warning, "plain one");
+        assert_int_equal(feed(&p, "warning: later"), 0);
+        assert_string_equal(p.error, "boom");
+        assert_string_equal(p.warning, "later");
+
+        /* Long warnings are cut on a character boundary, like errors. */
+        static char msg[3000];
+        size_t k = 0;
+        memcpy(msg, "warning: ", 9);
+        k += 9;
+        for (int i = 0; i < 300; i++, k += 6)
+                memcpy(msg + k, "\\u20ac", 6);
+        msg[k] = 0;
+        nixlog_init(&p);
+        assert_int_equal(feed(&p, error_msg(msg)), 0);
+        assert_int_equal(p.n_warnings, 1);
+        assert_int_equal(strlen(p.warning), 399);
+        assert_memory_equal(p.warning + 396, "\xe2\x82\xac", 3);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_init_is_empty),
@@ -1161,6 +1223,7 @@ int main(void) {
                 cmocka_unit_test(test_activity_table_overflow),
                 cmocka_unit_test(test_builds_activity_lifecycle),
                 cmocka_unit_test(test_failure_to_string),
+                cmocka_unit_test(test_warnings),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
