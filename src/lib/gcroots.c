@@ -482,30 +482,45 @@ typedef struct DirCache {
 
 /* Finds the entry a published path names: the folder that holds its last component
  * (resolved, following every symlink on the way, as the kernel would) and that component's
- * name. Trailing slashes are dropped first, so a link spelled STATE/roots/GEN/MODEL/ still
- * keeps that root. Leaves have_dir false when the folder cannot be found: a link can then
- * only match by its spelling. */
-static void published_locate(Published *p, DirCache *cache) {
+ * name. Trailing slashes and "/." are dropped first, so a link spelled
+ * STATE/roots/GEN/MODEL/ still keeps that root; an entry of the store folder is respelled
+ * STORE/NAME, so the link names that store path directly. Leaves have_dir false when the
+ * folder cannot be found: a link can then only match by its spelling. Returns 0 or -ENOMEM. */
+static int published_locate(Published *p, DirCache *cache, const struct stat *store_st) {
         size_t len = strlen(p->path);
-        while (len > 1 && p->path[len - 1] == '/')
+        /* "X/" and "X/." both name X (following it when it is a link). */
+        while (len > 1 && (p->path[len - 1] == '/' || (p->path[len - 1] == '.' && p->path[len - 2] == '/')))
                 p->path[--len] = 0;
         const char *slash = strrchr(p->path, '/');
         if (!slash || isempty(slash + 1) || streq(slash + 1, ".") || streq(slash + 1, ".."))
-                return; /* a folder, not an entry in one */
+                return 0; /* a folder, not an entry in one */
         p->name = slash + 1;
         size_t dlen = slash == p->path ? 1 : (size_t) (slash - p->path); /* "/NAME" lives in "/" */
         if (dlen >= sizeof(cache->path))
-                return;
+                return 0;
         if (strncmp(cache->path, p->path, dlen) != 0 || cache->path[dlen] != 0) {
                 memcpy(cache->path, p->path, dlen);
                 cache->path[dlen] = 0;
                 cache->error = stat(cache->path, &cache->st) < 0 ? -errno : 0;
         }
         if (cache->error < 0 || !S_ISDIR(cache->st.st_mode))
-                return;
+                return 0;
         p->have_dir = true;
         p->dir_dev = cache->st.st_dev;
         p->dir_ino = cache->st.st_ino;
+        /* An entry of the store folder however spelled (relative, "//", "/./") names that
+         * store path directly: spell it as the roots do. */
+        if (store_st && p->dir_dev == store_st->st_dev && p->dir_ino == store_st->st_ino) {
+                _cleanup_free_ char *canon = strjoin(store_dir(), "/", p->name);
+                if (!canon)
+                        return -ENOMEM;
+                if (!store_path_is_valid(canon))
+                        return 0;
+                free(p->path);
+                p->path = TAKE_PTR(canon);
+                p->name = strrchr(p->path, '/') + 1;
+        }
+        return 0;
 }
 
 /* Reads the links RUNTIME/models/NAME, once per prune: a root is then matched against
@@ -533,6 +548,8 @@ static int published_load(const char *runtime_dir, PublishedSet *ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m. No GC root is pruned.", dir);
 
+        struct stat store_st;
+        bool have_store = stat(store_dir(), &store_st) >= 0 && S_ISDIR(store_st.st_mode);
         DirCache cache = {};
         for (size_t i = 0; i < l.n; i++) {
                 const char *name = l.v[i]->d_name;
@@ -553,7 +570,8 @@ static int published_load(const char *runtime_dir, PublishedSet *ret) {
                 if (!p->path)
                         return -ENOMEM;
                 ret->n++;
-                published_locate(p, &cache);
+                if ((r = published_locate(p, &cache, have_store ? &store_st : NULL)) < 0)
+                        return r;
         }
 
         for (size_t i = 0; i < ret->n; i++)

@@ -274,6 +274,41 @@ static void test_published_store_path_keeps_its_roots(void **state) {
         assert_tree(".lock gen-1/ gen-1/alpha@ gen-2/ gen-2/alpha@ ");
 }
 
+/* A link naming the store path however it is spelled (relative, a doubled slash, a
+ * trailing "/.") names it directly: every root of that store path stays. */
+static void test_published_store_path_other_spelling_keeps_its_roots(void **state) {
+        (void) state;
+        _cleanup_free_ char *a = mkstore("alpha"), *b = mkstore("beta"), *c = mkstore("gamma");
+        mkroot("gen-1", "alpha", a);
+        mkroot("gen-1", "beta", b);
+        mkroot("gen-1", "gamma", c);
+        _cleanup_free_ char *rel = strjoin("../../store/", strrchr(a, '/') + 1);
+        publish("alpha", rel);
+        _cleanup_free_ char *dbl = xjoin("/", b);
+        publish("beta", dbl);
+        _cleanup_free_ char *dot = xjoin(F.store, "/./");
+        _cleanup_free_ char *dotted = xjoin(dot, strrchr(c, '/') + 1);
+        publish("gamma", dotted);
+        char *live[] = { "gen-2", NULL };
+        PruneStats st = prune_ok(live, false);
+        assert_stats(st, 0, 0, 3, 0, 1);
+        assert_tree(".lock gen-1/ gen-1/alpha@ gen-1/beta@ gen-1/gamma@ ");
+}
+
+/* A link to the root ending in "/." (like a trailing slash) still names that root. */
+static void test_published_dot_suffix_kept(void **state) {
+        (void) state;
+        _cleanup_free_ char *a = mkstore("alpha"), *b = mkstore("beta");
+        mkroot("gen-old", "alpha", a);
+        mkroot("gen-old", "beta", b);
+        _cleanup_free_ char *served = state_path("gen-old/alpha/./");
+        publish("alpha", served);
+        char *live[] = { NULL };
+        PruneStats st = prune_ok(live, false);
+        assert_stats(st, 1, 0, 1, 0, 1);
+        assert_tree(".lock gen-old/ gen-old/alpha@ ");
+}
+
 /* The published link may spell the state dir differently (a symlinked /var): the root
  * is recognised by what the path names, not by its spelling. */
 static void test_published_through_other_spelling_kept(void **state) {
@@ -798,6 +833,8 @@ int main(void) {
                 T(test_published_root_kept),
                 T(test_published_relative_link_kept),
                 T(test_published_compares_paths_not_store_targets),
+                T(test_published_store_path_other_spelling_keeps_its_roots),
+                T(test_published_dot_suffix_kept),
                 T(test_published_through_other_spelling_kept),
                 T(test_published_store_path_keeps_its_roots),
                 T(test_published_through_symlinked_folder_kept),
