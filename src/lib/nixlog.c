@@ -911,16 +911,20 @@ static ErrorKind error_kind(const char *text) {
         return ERROR_INFRA;
 }
 
-/* Stores text as p->error, cut to size on a character boundary without trailing space. */
-static void set_error(NixProgress *p, const char *text) {
+/* Stores text in dst (size bytes), cut on a character boundary without trailing space. */
+static void set_cut(char *dst, size_t size, const char *text) {
         size_t l = strlen(text);
 
-        if (l > sizeof p->error - 1)
-                l = utf8_cut(text, sizeof p->error - 1);
+        if (l > size - 1)
+                l = utf8_cut(text, size - 1);
         while (l > 0 && text[l - 1] == ' ')
                 l--;
-        copy_bytes(p->error, text, l);
-        p->error[l] = 0;
+        copy_bytes(dst, text, l);
+        dst[l] = 0;
+}
+
+static void set_error(NixProgress *p, const char *text) {
+        set_cut(p->error, sizeof p->error, text);
 }
 
 /* Records one error (text already sanitised, starting with "error:"). */
@@ -989,13 +993,7 @@ static void record_warning(NixProgress *p, const char *text) {
         body += strspn(body, " ");
         if (!*body)
                 body = text;
-        size_t l = strlen(body);
-        if (l > sizeof p->warning - 1)
-                l = utf8_cut(body, sizeof p->warning - 1);
-        while (l > 0 && body[l - 1] == ' ')
-                l--;
-        copy_bytes(p->warning, body, l);
-        p->warning[l] = 0;
+        set_cut(p->warning, sizeof p->warning, body);
         if (p->n_warnings < UINT_MAX)
                 p->n_warnings++;
 }

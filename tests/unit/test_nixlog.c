@@ -69,6 +69,16 @@ static const char *error_msg(const char *json_string_content) {
         return buf;
 }
 
+/* Writes prefix and n JSON escapes "\\u20ac" (the euro sign, 3 bytes in UTF-8) into buf,
+ * which must hold strlen(prefix) + 6 * n + 1 bytes. */
+static void euro_message(char *buf, const char *prefix, int n) {
+        size_t k = strlen(prefix);
+        memcpy(buf, prefix, k);
+        for (int i = 0; i < n; i++, k += 6)
+                memcpy(buf + k, "\\u20ac", 6);
+        buf[k] = 0;
+}
+
 static const char *const OK_LOG[] = {
         "@nix {\"action\":\"start\",\"id\":11179799871488,\"level\":6,\"text\":\"querying info about missing paths\",\"type\":0}",
         "@nix {\"action\":\"stop\",\"id\":11179799871488}",
@@ -948,12 +958,7 @@ static void test_error_text_limits(void **state) {
         nixlog_init(&p);
 
         /* 900 x "\u20ac" (3 bytes each): cut on a character boundary at or below 400 bytes */
-        size_t k = 0;
-        memcpy(msg, "error: ", 7);
-        k += 7;
-        for (int i = 0; i < 900; i++, k += 6)
-                memcpy(msg + k, "\\u20ac", 6);
-        msg[k] = 0;
+        euro_message(msg, "error: ", 900);
         assert_int_equal(feed(&p, error_msg(msg)), 1);
         assert_int_equal(strlen(p.error), 399);
         assert_memory_equal(p.error + 396, "\xe2\x82\xac", 3);
@@ -1176,12 +1181,7 @@ static void test_warnings(void **state) {
 
         /* Long warnings are cut on a character boundary, like errors. */
         static char msg[3000];
-        size_t k = 0;
-        memcpy(msg, "warning: ", 9);
-        k += 9;
-        for (int i = 0; i < 300; i++, k += 6)
-                memcpy(msg + k, "\\u20ac", 6);
-        msg[k] = 0;
+        euro_message(msg, "warning: ", 300);
         nixlog_init(&p);
         assert_int_equal(feed(&p, error_msg(msg)), 0);
         assert_int_equal(p.n_warnings, 1);
