@@ -94,8 +94,6 @@ static bool journal_field_name_valid(const char *name) {
         return true;
 }
 
-#define IOVEC_STR(s) ((struct iovec){ .iov_base = (void *) (s), .iov_len = strlen(s) })
-
 int journal_send_to(const char *socket_path, const JournalField *fields, size_t n_fields) {
         /* At most five pieces a field, pointing into the fields themselves: nothing is
          * copied or allocated. */

@@ -17,6 +17,8 @@
 #define _warn_unused_ __attribute__((warn_unused_result))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+/* A struct iovec over a NUL-terminated string, without its NUL (for writev, sendmsg). */
+#define IOVEC_STR(s) ((struct iovec){ .iov_base = (void *) (s), .iov_len = strlen(s) })
 
 static inline void freep(void *p) {
         free(*(void **) p);

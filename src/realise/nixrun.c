@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -211,19 +212,6 @@ static int poll_timeout_ms(const Reader *rd) {
         return next <= now ? 0 : (int) ((next - now + 999) / 1000);
 }
 
-static void write_all(int fd, const char *s) {
-        size_t n = strlen(s);
-        while (n > 0) {
-                ssize_t k = write(fd, s, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return;
-                s += k;
-                n -= (size_t) k;
-        }
-}
-
 /* In the child: only async-signal-safe calls (no stdio, no malloc), as after fork() in a
  * process that may have locks held. Never returns. */
 static _Noreturn void child_exec(char *const *argv, pid_t parent, int out_fd, int err_fd) {
@@ -239,14 +227,15 @@ static _Noreturn void child_exec(char *const *argv, pid_t parent, int out_fd, in
             dup2(err_fd, STDERR_FILENO) < 0)
                 _exit(127);
         execve(argv[0], argv, environ);
-        /* Read by the parent from the pipe like any nix-store error. strerrordesc_np()
-         * returns a constant string: no allocation, no locale data loaded. */
+        /* Read by the parent from the pipe like any nix-store error, in one writev(): a
+         * line this short reaches a pipe whole. strerrordesc_np() returns a constant
+         * string: no allocation, no locale data loaded. */
         const char *what = strerrordesc_np(errno);
-        write_all(STDERR_FILENO, "error: failed to execute ");
-        write_all(STDERR_FILENO, argv[0]);
-        write_all(STDERR_FILENO, ": ");
-        write_all(STDERR_FILENO, what ? what : "unknown error");
-        write_all(STDERR_FILENO, "\n");
+        struct iovec iov[] = {
+                IOVEC_STR("error: failed to execute "), IOVEC_STR(argv[0]), IOVEC_STR(": "),
+                IOVEC_STR(what ? what : "unknown error"), IOVEC_STR("\n"),
+        };
+        (void) writev(STDERR_FILENO, iov, ELEMENTSOF(iov));
         _exit(127);
 }
 
