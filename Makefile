@@ -24,6 +24,9 @@ SAN   ?=
 
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
+# Read when the Makefile is parsed: targets that install the packages first (demo, bench,
+# check) build in a second make, which reads them again once they are there.
+DEPS_OK     := $(shell $(PKG_CONFIG) --exists libsystemd inih 2>/dev/null && echo yes)
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags libsystemd inih 2>/dev/null)
 # Each program links only the libraries it calls, whether or not the toolchain defaults to
 # --as-needed (Debian's gcc does, but not with -fsanitize=, and nixpkgs' does not):
@@ -71,15 +74,21 @@ UNITS_LOCAL := $(UNIT_IN:units/%.in=$(BUILD)/units-local/%) $(UNIT_PLAIN:units/%
 
 ABS_BUILD := $(abspath $(BUILD))
 
-.PHONY: all check check-long check-unit demo bench fuzz install deps clean format tidy units
+.PHONY: all check check-long check-unit demo bench fuzz install deps depcheck clean format tidy units
 # Keep object files of the one-file programs (examples) between builds.
 .SECONDARY:
 all: $(BINS) $(EXAMPLES) units
 units: $(UNITS_INST) $(UNITS_LOCAL)
 
-$(BUILD)/obj/%.o: %.c $(wildcard src/lib/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard src/lib/*.h) | depcheck
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+depcheck:
+ifneq ($(DEPS_OK),yes)
+	@echo "make: pkg-config finds no libsystemd or inih: run 'make deps' as root, or install libsystemd-dev and libinih-dev" >&2
+	@exit 1
+endif
 
 $(BUILD)/libdeferred.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -124,12 +133,16 @@ $(BUILD)/units-local/%: units/%
 # Tests. `make check` is what CI runs (.ci/run): it installs what is missing, builds with
 # ASan/UBSan into build/san and runs every suite through tests/run, whose last line is
 # "N passed, N failed".
+# build/dist is the optimised build that the booted-system suites install, as a distribution
+# would ship it.
 check: deps
 	$(MAKE) SAN=1 BUILD=build/san all tests-bin
+	$(MAKE) BUILD=build/dist all
 	BUILD=build/san tests/run
 
 check-long: deps
 	$(MAKE) SAN=1 BUILD=build/san all tests-bin
+	$(MAKE) BUILD=build/dist all
 	BUILD=build/san LONG=1 tests/run
 
 .PHONY: tests-bin
@@ -138,10 +151,12 @@ tests-bin: $(UNIT_TESTS)
 deps:
 	@tests/lib/deps.sh
 
-demo: deps all
+demo: deps
+	$(MAKE) all
 	examples/demo.sh $(ABS_BUILD)
 
-bench: deps all
+bench: deps
+	$(MAKE) all
 	bench/run.sh $(ABS_BUILD)
 
 fuzz: deps
