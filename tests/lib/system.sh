@@ -1,0 +1,57 @@
+# shellcheck shell=bash
+# What the booted-system suites (tests/system/) share: the booted system, the switch
+# driver, and probes of a model's state inside the container.
+#
+#   . tests/lib/system.sh   (in a suite, after tests/lib/tap.sh)
+. "$TOP/tests/lib/booted.sh"
+. "$TOP/tests/lib/switch.sh"
+
+# manifest_value TOPLEVEL MODEL KEY: a key of MODEL's section in TOPLEVEL's manifest.
+manifest_value() {
+        booted_sh awk -v s="[model.$2]" -v k="$3" '
+                /^\[/ { in_s = ($0 == s); next }
+                in_s && index($0, k " = ") == 1 { print substr($0, length(k) + 4); exit }' \
+                "$1/deferred-builds/manifest.ini"
+}
+
+# predict PORT: the model id the server on 127.0.0.1:PORT answers with, or nothing.
+predict() {
+        booted_sh curl -fsS --max-time 2 "http://127.0.0.1:$1/predict?x=1" 2>/dev/null |
+                sed -n 's/.*"model": *"\([^"]*\)".*/\1/p'
+}
+
+# build_stamp DRV: when Nix last wrote DRV's build log (changes only when it is built).
+build_stamp() {
+        local d=${1#/nix/store/}
+        booted_sh stat -c %Y.%Z "/nix/var/log/nix/drvs/${d:0:2}/${d:2}.bz2" 2>/dev/null
+}
+
+unit_state() { booted_sh systemctl is-active "$1" 2>/dev/null; }
+
+# wait_state SECONDS UNIT STATE
+wait_state() {
+        local end=$((SECONDS + $1))
+        while [ $SECONDS -le $end ]; do
+                [ "$(unit_state "$2")" = "$3" ] && return 0
+                sleep 0.1
+        done
+        return 1
+}
+
+# wait_predict SECONDS PORT ID: until the server on PORT answers with model ID.
+wait_predict() {
+        local end=$((SECONDS + $1))
+        while [ $SECONDS -le $end ]; do
+                [ "$(predict "$2")" = "$3" ] && return 0
+                sleep 0.1
+        done
+        return 1
+}
+
+# main_uid UNIT: the user id the unit's main process runs as.
+main_uid() {
+        local pid
+        pid=$(booted_prop "$1" MainPID)
+        [ -n "$pid" ] && [ "$pid" != 0 ] || return 1
+        booted_sh awk '/^Uid:/ { print $2 }' "/proc/$pid/status"
+}
