@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Deploying on a booted system (systemd as PID 1, journald, Debian's nix-daemon.service),
+# with the project installed by `make install PREFIX=/usr`, switched the way NixOS switches:
+# the switch returns while the model trains, the server starts only after the build, the
+# journal has the model's fields, and failures end without a restart loop.
+#
+#   tests/system/deploy.sh [SCENARIO...]
+cd "$(dirname "$0")/../.." || exit 1
+TOP=$PWD
+. tests/lib/tap.sh
+. tests/lib/system.sh
+
+scenario_switch_returns_while_training() {
+        local top out
+        top=$(system_build --arg models '{ iris = { id = "A"; port = 8080; epochs = 4; epochSeconds = 2; }; }')
+        ok "a system with a model builds" test -n "$top"
+        out=$(manifest_value "$top" iris out)
+        not_ok_expected "building the system did not train the model" booted_sh test -e "$out"
+        system_switch "$top"
+        is "$?" 0 "the switch succeeds, with no failed unit (${SWITCH_FAILED:-none})"
+        is "$(unit_state deferred-realise@iris.service)" activating \
+                "the switch returned (after ${SWITCH_SECONDS}s) while the model still trains"
+        booted_wait 10 sh -c '[ "$(systemctl is-system-running)" = running ] && [ "$(systemctl is-active deferred-realise@iris.service)" = activating ]'
+        tap_result $? "the system is 'running' while the model trains" "$(booted_sh systemctl is-system-running)"
+        is "$(unit_state deferred-serve@iris.service)" inactive "the server has not started during the training"
+        booted_wait 10 sh -c 'systemctl show -P StatusText deferred-realise@iris.service | grep -q "^training iris: .*epoch"'
+        tap_result $? "StatusText shows the training's progress" "$(booted_prop deferred-realise@iris.service StatusText)"
+        wait_state 60 deferred-serve@iris.service active
+        tap_result $? "the server starts once the model is trained"
+        local built started
+        built=$(booted_prop deferred-realise@iris.service ActiveEnterTimestampMonotonic)
+        started=$(booted_prop deferred-serve@iris.service ExecMainStartTimestampMonotonic)
+        [ "${started:-0}" -ge "${built:-1}" ]
+        tap_result $? "the server started after the build finished" "realise active at $built, serve started at $started"
+        wait_predict 10 8080 A
+        tap_result $? "the server answers with the trained model"
+        like "$(booted_sh deferred-builds status)" "iris +serving" "deferred-builds status says serving"
+        booted_sh test -e "$out"
+        tap_result $? "the model's output is in the store"
+        is "$(booted_sh readlink -f /run/deferred-builds/models/iris)" "$out" "the published link names the trained output"
+}
+
+scenario_journal_has_model_fields() {
+        local top drv out gen
+        top=$(system_build --arg models '{ iris = { id = "J"; port = 8081; epochs = 1; }; }')
+        drv=$(manifest_value "$top" iris drv)
+        out=$(manifest_value "$top" iris out)
+        system_switch "$top"
+        wait_state 60 deferred-serve@iris.service active
+        tap_result $? "the model is served"
+        booted_sh journalctl --sync
+        local j
+        j=$(booted_sh journalctl -o export DEFERRED_MODEL=iris _SYSTEMD_UNIT=deferred-realise@iris.service)
+        printf '%s\n' "$j" | grep -qxF "DEFERRED_DRV=$drv"
+        tap_result $? "journald holds DEFERRED_DRV= for the realise unit's lines"
+        printf '%s\n' "$j" | grep -qxF "DEFERRED_OUT=$out"
+        tap_result $? "journald holds DEFERRED_OUT="
+        gen=$(printf '%s\n' "$j" | sed -n 's/^DEFERRED_GENERATION=//p' | head -n 1)
+        booted_sh test -L "/var/lib/deferred-builds/roots/$gen/iris"
+        tap_result $? "DEFERRED_GENERATION= names the generation whose GC root holds the model ($gen)"
+        like "$(booted_sh deferred-builds logs -n 200 iris)" "Realising model iris" "deferred-builds logs reads the realise lines from journald"
+        unlike "$(booted_sh journalctl -q -o cat -u deferred-realise@iris.service)" "GC Warning" \
+                "nix-store's collector does not warn about the sandbox's hidden /proc/stat"
+        like "$(booted_sh deferred-builds logs -n 200 iris)" "dbx-serve: serving model J" "deferred-builds logs includes the server's lines"
+}
+
+scenario_failed_build_no_restart_loop() {
+        local top
+        top=$(system_build --arg models '{ iris = { id = "F"; port = 8082; epochs = 2; failAtEpoch = 1; }; }')
+        system_switch "$top"
+        wait_state 60 deferred-realise@iris.service failed
+        tap_result $? "a build that fails leaves the realise unit failed"
+        is "$(booted_prop deferred-realise@iris.service ExecMainStatus)" 65 "it ends with exit status 65 (build failure)"
+        is "$(booted_prop deferred-realise@iris.service SubState)" failed "it is not waiting to restart"
+        is "$(booted_prop deferred-realise@iris.service NRestarts)" 0 "it was not restarted"
+        is "$(unit_state deferred-serve@iris.service)" inactive "the server was not started"
+        like "$(booted_sh deferred-builds status)" "iris +failed" "deferred-builds status says failed"
+}
+
+# Debian without NixOS (docs/debian.md): a manifest in place, daemon-reload, reconcile.
+manual_manifest() { # DRV OUT PORT
+        booted_sh sh -c "mkdir -p /etc/deferred-builds && cat >/etc/deferred-builds/manifest.ini" <<EOF2
+[deferred-builds]
+version = 1
+generation = manual-1
+
+[model.iris]
+drv = $1
+out = $2
+exec = /opt/dbx-test/dbx-serve
+arg = --listen
+arg = 127.0.0.1:$3
+notify = true
+EOF2
+}
+
+scenario_missing_drv() {
+        manual_manifest /nix/store/00000000000000000000000000000000-missing.drv \
+                /nix/store/00000000000000000000000000000000-missing 8083
+        booted_sh systemctl daemon-reload
+        booted_sh deferred-builds reconcile >/dev/null
+        wait_state 30 deferred-realise@iris.service failed
+        tap_result $? "a model whose .drv is not in the store fails"
+        is "$(booted_prop deferred-realise@iris.service ExecMainStatus)" 69 "with exit status 69"
+        is "$(booted_prop deferred-realise@iris.service NRestarts)" 0 "and is not restarted"
+        like "$(booted_sh deferred-builds logs -n 50 iris)" "00000000000000000000000000000000-missing.drv" "the journal names the missing .drv"
+}
+
+scenario_debian_manifest_by_hand() {
+        local drv out
+        drv=$(booted_sh nix-instantiate --option substituters '' /opt/dbx-test/examples/model.nix \
+                --arg trainer /opt/dbx-test/dbx-train --argstr id M 2>/dev/null)
+        out=$(booted_sh nix-store -q --outputs "$drv")
+        ok "a model's .drv is instantiated by hand" test -n "$out"
+        manual_manifest "$drv" "$out" 8084
+        ok "deferred-builds check accepts the hand-written manifest" booted_sh deferred-builds check
+        booted_sh systemctl daemon-reload
+        ok "deferred-builds reconcile queues the model" booted_sh deferred-builds reconcile
+        wait_predict 60 8084 M
+        tap_result $? "the model is trained and served on Debian, without NixOS"
+        local uid
+        uid=$(booted_sh id -u deferred-builds)
+        like "$(booted_sh id -nG deferred-builds)" "(^| )nix-users( |$)" "the realise user is in Debian's nix-users group, which may use the daemon socket"
+        ok "the GC root is owned by the realise user" booted_sh sh -c "[ \"\$(stat -c %u /var/lib/deferred-builds/roots/manual-1/iris)\" = $uid ]"
+}
+
+scenario_daemon_down_then_back() {
+        local top
+        top=$(system_build --arg models '{ iris = { id = "D"; port = 8085; epochs = 1; }; }')
+        booted_sh systemctl mask --runtime --now nix-daemon.socket nix-daemon.service >/dev/null 2>&1
+        system_switch "$top"
+        booted_wait 20 sh -c 'systemctl show -P StatusText deferred-realise@iris.service | grep -q "waiting for nix-daemon"'
+        tap_result $? "with the daemon down, realise waits and says so" "$(booted_prop deferred-realise@iris.service StatusText)"
+        booted_sh systemctl unmask --runtime nix-daemon.socket nix-daemon.service >/dev/null 2>&1
+        booted_sh systemctl start nix-daemon.socket
+        wait_predict 60 8085 D
+        tap_result $? "once the daemon is back, the model is trained and served"
+        is "$(booted_prop deferred-realise@iris.service NRestarts)" 0 "realise rode it out without a unit restart"
+}
+
+booted_scenarios \
+        scenario_switch_returns_while_training \
+        scenario_journal_has_model_fields \
+        scenario_failed_build_no_restart_loop \
+        scenario_missing_drv \
+        scenario_debian_manifest_by_hand \
+        scenario_daemon_down_then_back
