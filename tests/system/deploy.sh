@@ -122,6 +122,11 @@ scenario_debian_manifest_by_hand() {
         uid=$(booted_sh id -u deferred-builds)
         like "$(booted_sh id -nG deferred-builds)" "(^| )nix-users( |$)" "the realise user is in Debian's nix-users group, which may use the daemon socket"
         ok "the GC root is owned by the realise user" booted_sh sh -c "[ \"\$(stat -c %u /var/lib/deferred-builds/roots/manual-1/iris)\" = $uid ]"
+        # An older generation's root, as a previous manifest would have left it.
+        booted_sh sh -c "mkdir -p /var/lib/deferred-builds/roots/manual-0 && nix-store --add-root /var/lib/deferred-builds/roots/manual-0/iris --indirect -r '$out'" >/dev/null
+        ok "deferred-builds prune runs without NixOS's profiles" booted_sh deferred-builds prune
+        not_ok_expected "it removed the other generation's root" booted_sh test -e /var/lib/deferred-builds/roots/manual-0
+        ok "it kept the current manifest's root" booted_sh test -L /var/lib/deferred-builds/roots/manual-1/iris
 }
 
 scenario_daemon_down_then_back() {
