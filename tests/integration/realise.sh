@@ -16,8 +16,7 @@ if ! command -v nix-instantiate >/dev/null || ! nixd_alive; then
         exit 0
 fi
 if [ ! -x "$ABS_BUILD/deferred-realise" ] || [ ! -x "$ABS_BUILD/deferred-builds-generator" ]; then
-        echo "not ok 1 - $ABS_BUILD/deferred-realise and the generator are built (make BUILD=... all)"
-        exit 1
+        tap_bail "$ABS_BUILD/deferred-realise and the generator are built (make BUILD=... all)"
 fi
 
 FIXTURE="$TOP/tests/integration/fixtures/realise.nix"
@@ -101,10 +100,7 @@ dropin "deferred-realise@.service" "StandardOutput=append:$HARNESS_TMP/realise.l
 # Nothing but this suite starts units: reconcile (which would start every model) is masked.
 mkdir -p "$XDG_CONFIG_HOME/systemd/user"
 ln -sf /dev/null "$XDG_CONFIG_HOME/systemd/user/deferred-builds-reconcile.service"
-harness_start || {
-        echo "not ok - the user manager starts"
-        exit 1
-}
+harness_start || tap_bail "the user manager starts"
 
 # --------------------------------------------------------------------------------------
 diag "a training through the real manager: progress, GC root, published link, status"

@@ -19,8 +19,7 @@ if ! command -v nix-instantiate >/dev/null || ! nixd_alive; then
 fi
 for b in deferred-builds deferred-realise deferred-builds-generator; do
         if [ ! -x "$ABS_BUILD/$b" ]; then
-                echo "not ok 1 - $ABS_BUILD/$b is built (make BUILD=... all)"
-                exit 1
+                tap_bail "$ABS_BUILD/$b is built (make BUILD=... all)"
         fi
 done
 export DEFERRED_BUILDS_SCOPE=user
@@ -45,10 +44,7 @@ log_dropins
 printf '[Service]\nType=oneshot\nExecStart=/bin/sleep 2\n' >"$UNITDIR/slow-boot.service"
 mkdir -p "$UNITDIR/default.target.wants"
 ln -sf ../slow-boot.service "$UNITDIR/default.target.wants/slow-boot.service"
-harness_start || {
-        echo "not ok - the user manager starts"
-        exit 1
-}
+harness_start || tap_bail "the user manager starts"
 # Reconcile polls the manager's state every 200 ms, so slow starts training a moment after
 # start-up finished: wait for both, then look at both at once.
 wait_for 10 sh -c '[ "$(systemctl --user is-system-running)" = running ] &&
@@ -252,10 +248,7 @@ DRV_CTL=$(drv control 1 8)
 manifest g2 control "$DRV_CTL"
 mkdir -p "$UNITDIR/deferred-builds-reconcile.service.d"
 printf '[Service]\nExecStart=\nExecStart=%s reconcile\n' "$DB" >"$UNITDIR/deferred-builds-reconcile.service.d/95-test-nowait.conf"
-harness_start || {
-        echo "not ok - the user manager starts again"
-        exit 1
-}
+harness_start || tap_bail "the user manager starts again"
 ok "control trains" wait_for 10 is_active deferred-realise@control.service activating
 sleep 3
 is "$(realise_state control)/$(systemctl --user is-system-running)" "activating/starting" \
