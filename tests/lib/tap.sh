@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Minimal TAP producer for shell suites. Every assertion prints one line; tap_done prints
-# the plan. A suite that exits early still fails in tests/run (non-zero exit).
+# Minimal TAP producer for shell suites. Every assertion prints one line and returns 0
+# when it passed; tap_done prints the plan. tests/run fails a suite that exits early
+# (non-zero exit, or no plan).
 TAP_N=0
 TAP_FAILED=0
 tap_result() { # tap_result STATUS(0=ok) DESCRIPTION [DIAGNOSTIC...]
