@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "gcroots.h"
+#include "live.h"
 #include "log.h"
 #include "paths.h"
 #include "util.h"

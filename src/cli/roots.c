@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "gcroots.h"
+#include "live.h"
 #include "log.h"
 #include "util.h"
 

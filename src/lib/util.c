@@ -104,6 +104,10 @@ bool strv_contains(char *const *l, const char *s) {
         return false;
 }
 
+int strcmp_ptr(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
 int safe_atou64(const char *s, unsigned long long *ret) {
         unsigned long long v = 0;
         if (!s || !*s)

@@ -90,6 +90,8 @@ size_t strv_length(char *const *l);
 int strv_push(char ***l, size_t *n, char *value); /* takes ownership of value */
 int strv_extend(char ***l, size_t *n, const char *value);
 bool strv_contains(char *const *l, const char *s);
+/* strcmp() of two char * array elements: a qsort()/bsearch() comparator. */
+int strcmp_ptr(const void *a, const void *b);
 
 /* Parses a decimal unsigned 64-bit number; no sign, no spaces, no trailing junk. */
 int safe_atou64(const char *s, unsigned long long *ret);

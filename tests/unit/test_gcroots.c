@@ -25,6 +25,9 @@
 
 #include "fileio.h"
 #include "gcroots.h"
+#include "generation.h"
+#include "live.h"
+#include "paths.h"
 #include "log.h"
 #include "manifest.h"
 #include "util.h"
