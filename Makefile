@@ -97,6 +97,9 @@ $(BUILD)/examples/dbx-serve: LDLIBS += $(SYSTEMD_LIBS)
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm $(LDLIBS)
+# The status line is the realise helper's, and test_nixlog checks it too.
+$(BUILD)/obj/tests/unit/test_nixlog.o: CFLAGS += -Isrc/realise
+$(BUILD)/tests/test_nixlog: $(BUILD)/obj/src/realise/statusline.o
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libdeferred.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(INIH_LIBS) -lcmocka

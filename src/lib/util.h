@@ -63,6 +63,18 @@ static inline void strv_freep(char ***l) {
                 _fd_;                              \
         })
 
+/* Plain loops rather than memcpy()/memset(): the sizes are small, and every bound is
+ * checked by the caller, next to the arithmetic that computes it. */
+static inline void copy_bytes(char *dst, const void *src, size_t n) {
+        const unsigned char *s = src;
+        for (size_t i = 0; i < n; i++)
+                dst[i] = (char) s[i];
+}
+static inline void fill_bytes(char *dst, char c, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                dst[i] = c;
+}
+
 static inline bool streq(const char *a, const char *b) {
         return strcmp(a, b) == 0;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "nixlog.h"
+#include "statusline.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -88,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
                 memset(buf, 0x7e, sizeof buf);
-                nixlog_format_status(p, "model", size, buf, sizes[i]);
+                status_line_format(p, "model", size, buf, sizes[i]);
                 CHECK(strnlen(buf, sizes[i]) < sizes[i]);
                 CHECK(buf[sizes[i]] == 0x7e); /* nothing written past size */
                 check_text(buf, sizes[i] - 1, false);
@@ -100,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (model) {
                 memcpy(model, data, ml);
                 model[ml] = 0;
-                nixlog_format_status(p, model, 0, buf, 1024);
+                status_line_format(p, model, 0, buf, 1024);
                 check_text(buf, 1023, false);
                 free(model);
         }
