@@ -4,7 +4,9 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "format.h"
 #include "log.h"
+#include "model.h"
 #include "util.h"
 
 static bool arg_json = false;

@@ -15,6 +15,8 @@
 
 #include "cli.h"
 #include "log.h"
+#include "status.h"
+#include "units.h"
 #include "util.h"
 
 #define DEFAULT_LINES 50

@@ -10,6 +10,8 @@
 
 #include "cli.h"
 #include "log.h"
+#include "model.h"
+#include "units.h"
 #include "util.h"
 #include "validate.h"
 

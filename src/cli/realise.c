@@ -13,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bus.h"
 #include "cli.h"
 #include "log.h"
+#include "model.h"
+#include "units.h"
 #include "util.h"
 
 static bool arg_wait = false;

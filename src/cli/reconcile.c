@@ -29,8 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus.h"
 #include "cli.h"
 #include "log.h"
+#include "model.h"
+#include "units.h"
 #include "util.h"
 #include "validate.h"
 

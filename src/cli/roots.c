@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "format.h"
 #include "gcroots.h"
 #include "live.h"
 #include "log.h"

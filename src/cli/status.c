@@ -10,8 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bus.h"
 #include "cli.h"
+#include "format.h"
 #include "log.h"
+#include "model.h"
+#include "units.h"
 #include "util.h"
 
 #define PROGRESS_COLUMNS 48

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus.h"
 #include "cli.h"
 #include "log.h"
+#include "units.h"
 #include "util.h"
 #include "validate.h"
 
