@@ -104,9 +104,15 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libdeferred.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(INIH_LIBS) -lcmocka
 
+# @EXIT_NAME@ in a template becomes that status of src/lib/exitcode.h (names in a value,
+# as in EXIT_NO_RESTART, resolved to numbers): the units carry no copy of them.
+EXIT_SED := $(shell awk '$$1 ~ /define$$/ && $$2 ~ /^EXIT_[A-Z_]+$$/ { v = ""; \
+	for (i = 3; i <= NF && $$i != "/*"; i++) v = v (v == "" ? "" : " ") ($$i in d ? d[$$i] : $$i); \
+	d[$$2] = v; printf "-e \047s|@%s@|%s|g\047 ", $$2, v }' src/lib/exitcode.h)
 define subst_unit
 	@mkdir -p $(dir $@)
-	sed -e 's|@BINDIR@|$(1)|g' -e 's|@LIBEXECDIR@|$(2)|g' $< > $@.tmp && mv $@.tmp $@
+	sed -e 's|@BINDIR@|$(1)|g' -e 's|@LIBEXECDIR@|$(2)|g' $(EXIT_SED) $< > $@.tmp && mv $@.tmp $@
+	@! grep -n '@[A-Z_]*@' $@ || { echo "$@: placeholder left unfilled" >&2; rm -f $@; exit 1; }
 endef
 # Installed units name the install paths, which `make install PREFIX=...` may change after
 # `make`: always regenerate them (a sed per unit).
@@ -116,9 +122,9 @@ $(BUILD)/units/%: units/%.in FORCE
 	$(call subst_unit,$(BINDIR),$(LIBEXECDIR))
 $(BUILD)/units/%: units/% FORCE
 	$(call subst_unit,$(BINDIR),$(LIBEXECDIR))
-$(BUILD)/units-local/%: units/%.in
+$(BUILD)/units-local/%: units/%.in src/lib/exitcode.h
 	$(call subst_unit,$(ABS_BUILD),$(ABS_BUILD))
-$(BUILD)/units-local/%: units/%
+$(BUILD)/units-local/%: units/% src/lib/exitcode.h
 	$(call subst_unit,$(ABS_BUILD),$(ABS_BUILD))
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

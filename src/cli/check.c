@@ -13,9 +13,10 @@ static void help(void) {
                "Validate FILE (default: the manifest of the scope) as the generator reads it. Every\n"
                "problem is printed as FILE:LINE: error|warning: MESSAGE. Prints\n"
                "\"configuration OK (N models)\" and exits 0 when no model would be skipped; exits 1\n"
-               "when the file is rejected or a model has errors, 66 when it cannot be read.\n\n"
-               "  --user      check the user manifest     --system  the system manifest (default)\n"
-               "  -h --help   show this help\n",
+               "when the file is rejected or a model has errors, " EXIT_STR(
+                       EXIT_NOINPUT) " when it cannot be read.\n\n"
+                                     "  --user      check the user manifest     --system  the system manifest (default)\n"
+                                     "  -h --help   show this help\n",
                program_invocation_short_name);
 }
 

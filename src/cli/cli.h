@@ -10,14 +10,15 @@
 #include <getopt.h>
 #include <stdbool.h>
 
+#include "exitcode.h"
 #include "manifest.h"
 #include "paths.h"
 
 /* Exit codes (docs/DESIGN.md "Exit codes", deferred-builds(8)). */
-#define CLI_EXIT_FAILURE 1
-#define CLI_EXIT_USAGE 64
-#define CLI_EXIT_NOINPUT 66     /* manifest unreadable or rejected, model unknown */
-#define CLI_EXIT_UNAVAILABLE 69 /* the service manager cannot be reached */
+#define CLI_EXIT_FAILURE EXIT_GENERIC
+#define CLI_EXIT_USAGE EXIT_USAGE
+#define CLI_EXIT_NOINPUT EXIT_NOINPUT         /* manifest unreadable or rejected, model unknown */
+#define CLI_EXIT_UNAVAILABLE EXIT_UNAVAILABLE /* the service manager cannot be reached */
 /* A verb's parse_argv() returns this to go on; anything else is the exit code. */
 #define CLI_CONTINUE 256
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "unitname.h"
 #include "log.h"
 #include "util.h"
 
@@ -61,7 +62,8 @@ int operand_error(char *argv[], const char *what) {
 static void help(void) {
         printf("Usage: %s [--user|--system] COMMAND [OPTIONS] [ARGS]\n\n"
                "Operate deferred model builds: models declared as Nix derivations, trained in the\n"
-               "background by deferred-realise@NAME.service and served by deferred-serve@NAME.service.\n\n"
+               "background by " UNIT_REALISE_PREFIX "NAME" UNIT_SUFFIX " and served by " UNIT_SERVE_PREFIX
+               "NAME" UNIT_SUFFIX ".\n\n"
                "Commands:\n"
                "  status [NAME...]        state of every model (--json)\n"
                "  list                    model names from the manifest (--json)\n"
@@ -78,8 +80,10 @@ static void help(void) {
                "              DEFERRED_BUILDS_SCOPE=user)\n"
                "  --system    talk to the system service manager (default)\n"
                "  -h --help   show this help; COMMAND --help shows a command's options\n\n"
-               "Exit status: 0 success, 1 failure, 64 usage error, 66 manifest unreadable or\n"
-               "model unknown, 69 service manager unreachable. See deferred-builds(8).\n",
+               "Exit status: 0 success, 1 failure, " EXIT_STR(EXIT_USAGE) " usage error, " EXIT_STR(
+                       EXIT_NOINPUT) " manifest unreadable or\n"
+                                     "model unknown, " EXIT_STR(
+                                             EXIT_UNAVAILABLE) " service manager unreachable. See deferred-builds(8).\n",
                program_invocation_short_name);
 }
 

@@ -240,7 +240,7 @@ int model_view_init(ModelView *v, const char *name, const Model *md, const Model
                         return log_oom();
                 else if (r != -ENOENT && r != -ENOTDIR) {
                         v->status_error = r;
-                        if (set_error(v, "status file %s/status/%s unreadable: %s", runtime_dir, name,
+                        if (set_error(v, "status file %s/" STATUS_SUBDIR "/%s unreadable: %s", runtime_dir, name,
                                       r == -EBADMSG && !isempty(scratch->error) ? scratch->error : strerror(-r)) < 0)
                                 return log_oom();
                 }

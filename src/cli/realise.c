@@ -24,8 +24,8 @@ static bool arg_wait = false;
 
 static void help(void) {
         printf("Usage: %s realise [--wait] NAME\n\n"
-               "Train model NAME now: start deferred-realise@NAME.service, or, while NAME is being\n"
-               "served, deferred-retrain@NAME.service (builds, then swaps the new model in). A failed\n"
+               "Train model NAME now: start " UNIT_REALISE_PREFIX "NAME" UNIT_SUFFIX ", or, while NAME is being\n"
+               "served, " UNIT_RETRAIN_PREFIX "NAME" UNIT_SUFFIX " (builds, then swaps the new model in). A failed\n"
                "unit is reset first, so this is how a failed model is retried by hand.\n\n"
                "  --wait      wait until the job finished and report the result (exit 1 on failure)\n"
                "  --user      the user manager     --system  the system manager (default)\n"

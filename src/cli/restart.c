@@ -17,7 +17,7 @@ static bool arg_no_block = false;
 
 static void help(void) {
         printf("Usage: %s restart [--if-active] [--no-block] NAME\n\n"
-               "Restart deferred-serve@NAME.service, the server of model NAME.\n\n"
+               "Restart " UNIT_SERVE_PREFIX "NAME" UNIT_SUFFIX ", the server of model NAME.\n\n"
                "  --if-active  only if it is running (try-restart); a stopped server stays stopped\n"
                "  --no-block   queue the restart and return; by default wait until it finished\n"
                "  --user       the user manager     --system  the system manager (default)\n"

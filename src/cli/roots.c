@@ -23,7 +23,7 @@ static bool arg_dry_run = false;
 
 static void help_roots(void) {
         printf("Usage: %s roots [--json]\n\n"
-               "List the GC roots of trained models, per generation: STATE/roots/GEN/MODEL -> store\n"
+               "List the GC roots of trained models, per generation: STATE/" ROOTS_SUBDIR "/GEN/MODEL -> store\n"
                "path, whether its generation is live, whether it is published (being served), and\n"
                "the size of its store path.\n\n"
                "  --json      print a JSON array of objects instead of a table\n"

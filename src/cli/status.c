@@ -82,7 +82,7 @@ static const char *out_of(const ModelView *v) {
 static void resolve_served(ModelView *v, const char *runtime_dir) {
         if (!runtime_dir || !streq(v->state, "serving") || (v->status && !isempty(v->status->out)))
                 return;
-        _cleanup_free_ char *link = strjoin(runtime_dir, "/models/", v->name);
+        _cleanup_free_ char *link = strjoin(runtime_dir, "/" PUBLISHED_SUBDIR "/", v->name);
         if (link)
                 v->served = realpath(link, NULL);
 }

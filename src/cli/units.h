@@ -7,13 +7,7 @@
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
-typedef enum UnitKind {
-        UNIT_REALISE,
-        UNIT_SERVE,
-        UNIT_RETRAIN,
-        _UNIT_KIND_MAX,
-} UnitKind;
-extern const char *const unit_kind_prefix[_UNIT_KIND_MAX]; /* "deferred-realise@" ... */
+#include "unitname.h"
 
 typedef struct UnitInfo {
         const char *id, *load_state, *active_state, *sub_state, *job_type, *object_path;
@@ -39,9 +33,6 @@ const ModelUnits *unit_table_find(const UnitTable *t, const char *name);
 void unit_table_done(UnitTable *t);
 /* Fetches StateChangeTimestamp of the given units, all requests pipelined. */
 int units_fetch_state_change(sd_bus *bus, UnitInfo **units, size_t n);
-/* Unit name of model `name` for kind k, into buf (at least UNIT_NAME_BUF bytes). */
-#define UNIT_NAME_BUF 128
-const char *model_unit_name(UnitKind k, const char *name, char buf[static UNIT_NAME_BUF]);
 
 bool unit_is_active(const UnitInfo *u);     /* active or reloading */
 bool unit_is_activating(const UnitInfo *u); /* activating (running ExecStart, or auto-restart) */

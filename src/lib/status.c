@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "paths.h"
 #include "util.h"
 #include "validate.h"
 
@@ -143,8 +144,8 @@ int status_write(const char *runtime_dir, const ModelStatus *st) {
         if (!model_name_is_valid(model))
                 return -EINVAL;
 
-        _cleanup_free_ char *dir = strjoin(runtime_dir, "/status");
-        _cleanup_free_ char *path = strjoin(runtime_dir, "/status/", model);
+        _cleanup_free_ char *dir = strjoin(runtime_dir, "/" STATUS_SUBDIR);
+        _cleanup_free_ char *path = strjoin(runtime_dir, "/" STATUS_SUBDIR "/", model);
         if (!dir || !path)
                 return -ENOMEM;
         int r = mkdir_p(dir, 0755);
@@ -316,7 +317,7 @@ int status_read(const char *runtime_dir, const char *model, ModelStatus *st) {
         *st = (ModelStatus){ .state = MODEL_STATE_UNKNOWN };
         if (!model_name_is_valid(model))
                 return -EINVAL;
-        _cleanup_free_ char *path = strjoin(runtime_dir, "/status/", model);
+        _cleanup_free_ char *path = strjoin(runtime_dir, "/" STATUS_SUBDIR "/", model);
         if (!path)
                 return -ENOMEM;
         _cleanup_free_ char *text = NULL;
