@@ -146,6 +146,40 @@ int published_load(const char *runtime_dir, PublishedSet *ret) {
         return 0;
 }
 
+int published_link_is_ours(int dir_fd, const char *name, const char *state_dir, char *target) {
+        char buf[PATH_MAX];
+        char *t = target ? target : buf;
+        t[0] = 0;
+        int r = readlinkat_buf(dir_fd, name, t);
+        if (r == -EINVAL)
+                return 0; /* not a symlink */
+        if (r < 0)
+                return r;
+
+        /* The folder that holds the entry the link names: "X/" and "X/." name X itself. */
+        char dir[PATH_MAX + 4];
+        size_t len = strlen(t);
+        while (len > 1 && (t[len - 1] == '/' || (t[len - 1] == '.' && t[len - 2] == '/')))
+                len--;
+        const char *slash = memrchr(t, '/', len);
+        if (!slash)
+                return 0; /* an entry of RUNTIME/models itself */
+        size_t dlen = slash == t ? 1 : (size_t) (slash - t);
+        copy_bytes(dir, t, dlen);
+        /* Its parent as the kernel resolves it, after following every link on the way. */
+        copy_bytes(dir + dlen, "/..", 4);
+
+        _cleanup_free_ char *roots = strjoin(state_dir, "/" ROOTS_SUBDIR);
+        if (!roots)
+                return -ENOMEM;
+        struct stat want, got;
+        if (stat(roots, &want) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (fstatat(dir_fd, dir, &got, 0) < 0)
+                return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+        return got.st_dev == want.st_dev && got.st_ino == want.st_ino;
+}
+
 void gen_published_done(GenPublished *g) {
         free(g->names);
         *g = (GenPublished){};

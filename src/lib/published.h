@@ -46,5 +46,13 @@ void gen_published_done(GenPublished *g);
  * gen_path. Returns 0 or -errno (not logged; the caller keeps everything in that folder). */
 int gen_published_collect(const PublishedSet *s, int gen_fd, const char *gen_path, GenPublished *ret);
 
+/* Whether the link dir_fd/name (an entry of RUNTIME/models) is one we published: a symlink
+ * to an entry of a folder directly below STATE/roots, however spelled (relative, "//",
+ * through links), told by the device and inode of that folder's parent, as prune tells
+ * published links. Returns 1 when ours, 0 when not (not a link, or it points elsewhere),
+ * -errno when it cannot be told (not logged). target (may be NULL) gets the link's target
+ * when there is one, for messages. */
+int published_link_is_ours(int dir_fd, const char *name, const char *state_dir, char *target);
+
 /* Whether root NAME of that folder (linking to root_target, NULL if unknown) is published. */
 bool published_has(const PublishedSet *s, const GenPublished *g, const char *name, const char *root_target);
