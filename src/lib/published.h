@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Published links RUNTIME/models/NAME -> STATE/roots/GEN/NAME (or a store path), read once
- * per listing or prune so that matching a root against them costs no system call. A link
+ * per listing or prune, so matching a root against them reads nothing more. A link
  * names an entry: the folder holding it (device and inode, however the state dir is
  * spelled) and its name, never the store path behind it, so two roots sharing one output
  * are told apart. A link that names a store path itself keeps every root of that path. */
