@@ -21,23 +21,10 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                {},
-        };
-        int c;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
-                if (common_option(c))
-                        continue;
-                if (c == 'h') {
-                        help();
-                        return 0;
-                }
-                return option_error(c, argv);
-        }
-        if (argc - optind > 1)
+        int r = verb_parse_flags(argc, argv, help, NULL);
+        if (r == CLI_CONTINUE && argc - optind > 1)
                 return operand_error(argv, "takes at most one FILE");
-        return CLI_CONTINUE;
+        return r;
 }
 
 int verb_check(int argc, char *argv[]) {

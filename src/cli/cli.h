@@ -46,6 +46,17 @@ void verb_getopt_reset(void);
 /* Reports what getopt_long() returned as c ('?' or ':') for verb argv[0]; returns
  * CLI_EXIT_USAGE. Verbs use optstrings starting with ':'. */
 int option_error(int c, char *argv[]);
+/* A boolean long option of a verb: --NAME sets *value. */
+typedef struct VerbFlag {
+        const char *name;
+        bool *value;
+} VerbFlag;
+/* Parses the options of a verb that takes only boolean ones: --help prints help() and
+ * returns 0, --user and --system set the scope, each of flags (ended by a NULL name, at
+ * most VERB_FLAGS_MAX) sets its bool; a bad option returns CLI_EXIT_USAGE. Returns
+ * CLI_CONTINUE with optind at the first operand. */
+#define VERB_FLAGS_MAX 8
+int verb_parse_flags(int argc, char *argv[], void (*help)(void), const VerbFlag *flags);
 /* Rejects operands a verb does not take; returns CLI_EXIT_USAGE. */
 int operand_error(char *argv[], const char *what);
 

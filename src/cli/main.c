@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* deferred-builds: the operator CLI. Global options, then a verb and its own options
  * (deferred-builds(8)). Each verb lives in the file named for it. */
+#include <assert.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,29 @@ int option_error(int c, char *argv[]) {
                 fprintf(stderr, "%s %s: unknown option '%s'; see '%s %s --help'.\n", program_invocation_short_name,
                         argv[0], arg, program_invocation_short_name, argv[0]);
         return CLI_EXIT_USAGE;
+}
+
+int verb_parse_flags(int argc, char *argv[], void (*help)(void), const VerbFlag *flags) {
+        enum { FLAG_FIRST = 0x200 };
+        struct option opts[3 + VERB_FLAGS_MAX + 1] = { COMMON_OPTIONS };
+        size_t n = 0;
+        for (; flags && flags[n].name; n++) {
+                assert(n < VERB_FLAGS_MAX);
+                opts[3 + n] = (struct option){ flags[n].name, no_argument, NULL, FLAG_FIRST + (int) n };
+        }
+        int c;
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
+                if (common_option(c))
+                        continue;
+                if (c == 'h') {
+                        help();
+                        return 0;
+                }
+                if (c < FLAG_FIRST || c >= FLAG_FIRST + (int) n)
+                        return option_error(c, argv);
+                *flags[c - FLAG_FIRST].value = true;
+        }
+        return CLI_CONTINUE;
 }
 
 int operand_error(char *argv[], const char *what) {

@@ -34,29 +34,11 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "wait", no_argument, NULL, ARG_WAIT },
-                {},
-        };
-        int c;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
-                if (common_option(c))
-                        continue;
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_WAIT:
-                        arg_wait = true;
-                        break;
-                default:
-                        return option_error(c, argv);
-                }
-        }
-        if (argc - optind != 1)
+        static const VerbFlag flags[] = { { "wait", &arg_wait }, {} };
+        int r = verb_parse_flags(argc, argv, help, flags);
+        if (r == CLI_CONTINUE && argc - optind != 1)
                 return operand_error(argv, "takes exactly one model NAME");
-        return CLI_CONTINUE;
+        return r;
 }
 
 static void report_status(const char *runtime_dir, const char *name, bool ok) {

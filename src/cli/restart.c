@@ -26,33 +26,11 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "if-active", no_argument, NULL, ARG_IF_ACTIVE },
-                { "no-block", no_argument, NULL, ARG_NO_BLOCK },
-                {},
-        };
-        int c;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
-                if (common_option(c))
-                        continue;
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_IF_ACTIVE:
-                        arg_if_active = true;
-                        break;
-                case ARG_NO_BLOCK:
-                        arg_no_block = true;
-                        break;
-                default:
-                        return option_error(c, argv);
-                }
-        }
-        if (argc - optind != 1)
+        static const VerbFlag flags[] = { { "if-active", &arg_if_active }, { "no-block", &arg_no_block }, {} };
+        int r = verb_parse_flags(argc, argv, help, flags);
+        if (r == CLI_CONTINUE && argc - optind != 1)
                 return operand_error(argv, "takes exactly one model NAME");
-        return CLI_CONTINUE;
+        return r;
 }
 
 static int run(const char *name) {

@@ -37,27 +37,8 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "json", no_argument, NULL, ARG_JSON },
-                {},
-        };
-        int c;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
-                if (common_option(c))
-                        continue;
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_JSON:
-                        arg_json = true;
-                        break;
-                default:
-                        return option_error(c, argv);
-                }
-        }
-        return CLI_CONTINUE;
+        static const VerbFlag flags[] = { { "json", &arg_json }, {} };
+        return verb_parse_flags(argc, argv, help, flags);
 }
 
 static void progress_text(const ModelView *v, char *buf, size_t n) {
