@@ -23,6 +23,8 @@ int cli_load_manifest(const char *path_arg, Manifest **ret) {
                 path = strdup(path_arg);
         else {
                 r = path_manifest(arg_scope, &path);
+                if (r == -ENOMEM)
+                        return log_oom();
                 if (r < 0) {
                         log_error_errno(r, "Failed to determine the %s manifest path (set DEFERRED_BUILDS_MANIFEST "
                                            "or HOME): %m",
@@ -35,7 +37,7 @@ int cli_load_manifest(const char *path_arg, Manifest **ret) {
 
         _cleanup_manifest_ Manifest *m = NULL;
         r = manifest_load(path, &m);
-        if (!m)
+        if (!m || r == -ENOMEM)
                 return log_oom();
         if (r == -ENOENT) {
                 log_error("No manifest at %s: no models are declared for the %s scope. Set "

@@ -104,21 +104,24 @@ static int load_model(Context *c) {
         }
         if (c->manifest_arg)
                 c->manifest_path = strdup(c->manifest_arg);
-        else if ((r = path_manifest(c->scope, &c->manifest_path)) < 0)
-                return log_error_errno(r,
-                                       "Failed to find the manifest path (set DEFERRED_BUILDS_MANIFEST or pass "
-                                       "--manifest): %m"),
-                       EXIT_NOINPUT;
+        else if ((r = path_manifest(c->scope, &c->manifest_path)) < 0) {
+                if (r == -ENOMEM)
+                        return log_oom();
+                log_error_errno(r, "Failed to find the manifest path (set DEFERRED_BUILDS_MANIFEST or pass "
+                                   "--manifest): %m");
+                return EXIT_NOINPUT;
+        }
         if (!c->manifest_path)
                 return log_oom();
 
         r = manifest_load(c->manifest_path, &c->manifest);
-        if (!c->manifest)
+        if (!c->manifest || r == -ENOMEM)
                 return log_oom();
-        if (r < 0)
-                return log_error_errno(r, "Failed to read manifest %s, cannot realise model %s: %m", c->manifest_path,
-                                       c->model_name),
-                       EXIT_NOINPUT;
+        if (r < 0) {
+                log_error_errno(r, "Failed to read manifest %s, cannot realise model %s: %m", c->manifest_path,
+                                c->model_name);
+                return EXIT_NOINPUT;
+        }
         if (c->manifest->rejected) {
                 manifest_log_diags(c->manifest);
                 log_error("Manifest %s was rejected, cannot realise model %s; check it with 'deferred-builds check "

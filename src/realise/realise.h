@@ -16,6 +16,10 @@
 #include "paths.h"
 #include "status.h"
 
+/* The steps of a realisation return 0 to go on, an exit status of exitcode.h once the
+ * failure is reported (status file, STATUS=, journal), or -errno, logged, for failures
+ * that are nobody's fault but the machine's (main() exits EXIT_GENERIC, so systemd may
+ * retry). -ENOMEM is never turned into an exit status. */
 #define RETRY_BUDGET_DEFAULT_SEC 600ULL
 #define RETRY_DELAY_MAX_SEC 60ULL
 
