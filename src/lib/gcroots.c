@@ -19,8 +19,7 @@
 /* Store paths are not that deep; a deeper tree reports its size as unknown. */
 #define DU_DEPTH_MAX 256
 
-int classify_entry(int gen_fd, const char *name, char target[static PATH_MAX], EntryKind *ret_kind,
-                   mode_t *ret_mode) {
+int classify_entry(int gen_fd, const char *name, char target[static PATH_MAX], EntryKind *ret_kind, mode_t *ret_mode) {
         struct stat st;
         int r;
 

@@ -21,7 +21,7 @@ typedef struct RootEntry {
         bool live;    /* its generation is live, or it is published */
         bool published;
         unsigned long long size; /* bytes of the target closure head (du of the store path), 0 if unknown */
-        bool foreign; /* not a root (rootentry.h): prune never removes it */
+        bool foreign;            /* not a root (rootentry.h): prune never removes it */
 } RootEntry;
 
 typedef struct RootList {

@@ -191,7 +191,6 @@ int json_literal(Cursor *c, const char *word) {
         return 0;
 }
 
-
 /* Walks the members of an object or the elements of an array (at the opening bracket),
  * skipping every value. */
 static int json_skip_container(Cursor *c, unsigned depth) {
@@ -259,4 +258,3 @@ int json_skip_value(Cursor *c, unsigned depth) {
                 return json_number(c, &v, &valid);
         }
 }
-

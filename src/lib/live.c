@@ -41,8 +41,9 @@ static int live_dir_list(const char *dir, const char *what, DirList *ret) {
                 int r = -errno;
                 if (r == -ENOENT || r == -ENOTDIR)
                         return 0;
-                return log_error_errno(r, "Failed to open %s: %m. %s cannot be told, so no GC root can be pruned "
-                                          "safely; make it readable.",
+                return log_error_errno(r,
+                                       "Failed to open %s: %m. %s cannot be told, so no GC root can be pruned "
+                                       "safely; make it readable.",
                                        dir, what);
         }
         int r = dir_list(fd, ret);
@@ -142,7 +143,7 @@ static int live_add_toplevel(LiveSet *s, const char *toplevel, unsigned depth) {
 static bool profile_link_matches(const char *name, const char *prefix) {
         if (prefix)
                 return startswith(name, prefix) && endswith(name, "-link") &&
-                       strlen(name) >= strlen(prefix) + strlen("-link");
+                        strlen(name) >= strlen(prefix) + strlen("-link");
         return endswith(name, "-link") && name[0] != '.';
 }
 

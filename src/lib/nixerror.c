@@ -18,9 +18,9 @@ static bool contains(const char *s, const char *needle) {
 /* Build-failure texts: a retry would fail the same way. Messages of Nix 2.8 (and the
  * "Cannot build ... Reason:" forms of later versions). */
 static const char *const build_failure_texts[] = {
-        "builder for '",                            /* failed with exit code N / due to signal N / to produce output path */
-        "builder failed",                           /* later Nix: "Reason: builder failed with exit code 1." */
-        "timed out after",                          /* timeout and max-silent-time */
+        "builder for '",   /* failed with exit code N / due to signal N / to produce output path */
+        "builder failed",  /* later Nix: "Reason: builder failed with exit code 1." */
+        "timed out after", /* timeout and max-silent-time */
         "hash mismatch in fixed-output derivation", /* */
         "is required to build '",                   /* "a 'SYSTEM' with features {F} is required to build ..." */
         "required system or feature not available", /* */
@@ -48,8 +48,7 @@ static ErrorKind error_kind(const char *text) {
          * failed.", and a bare "build of 'P' failed" (a remote "build of 'P' on 'M' failed:
          * REASON" carries its cause and is judged by it). */
         if (contains(text, "dependencies of derivation '") || contains(text, "dependency failed") ||
-            contains(text, "dependencies failed") ||
-            (startswith(text, "build of '") && endswith(text, "' failed")))
+            contains(text, "dependencies failed") || (startswith(text, "build of '") && endswith(text, "' failed")))
                 return ERROR_CONSEQUENCE;
         return ERROR_INFRA;
 }
@@ -179,7 +178,6 @@ bool nixlog_handle_plain(NixProgress *p, const char *line, size_t len) {
         return false;
 }
 
-
 NixFailure nixlog_classify(const NixProgress *p) {
         assert(p);
         if (p->n_errors == 0)
@@ -201,4 +199,3 @@ const char *nix_failure_to_string(NixFailure f) {
         }
         return "unknown";
 }
-

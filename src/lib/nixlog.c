@@ -181,7 +181,8 @@ static bool handle_result(NixProgress *p, const NixMessage *m) {
                 return false;
 
         const NixField *done = nix_message_field(m, 0, FIELD_NUMBER), *expected = nix_message_field(m, 1, FIELD_NUMBER),
-                       *running = nix_message_field(m, 2, FIELD_NUMBER), *failed = nix_message_field(m, 3, FIELD_NUMBER);
+                       *running = nix_message_field(m, 2, FIELD_NUMBER),
+                       *failed = nix_message_field(m, 3, FIELD_NUMBER);
         if (!done || !expected)
                 return false;
         if (p->has_builds && m->id == p->builds_id) {
@@ -230,4 +231,3 @@ int nixlog_feed(NixProgress *p, const char *line, size_t len) {
                 changed = nixlog_handle_msg(p, &m);
         return changed;
 }
-

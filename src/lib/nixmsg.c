@@ -87,7 +87,7 @@ static bool key_is(const char *key, size_t len, const char *name) {
 int nix_message_parse(const char *json, size_t len, NixMessage *m) {
         Cursor c = { (const unsigned char *) json, (const unsigned char *) json + len };
 
-        *m = (NixMessage) {};
+        *m = (NixMessage){};
 
         json_skip_ws(&c);
         if (c.p >= c.end || *c.p != '{')
@@ -114,8 +114,7 @@ int nix_message_parse(const char *json, size_t len, NixMessage *m) {
                         if (k.full) /* longer than any key we read */
                                 r = json_skip_value(&c, 2);
                         else if (key_is(key, k.len, "action"))
-                                r = json_member_string(&c, m->action, sizeof m->action, &m->action_len,
-                                                       &m->has_action);
+                                r = json_member_string(&c, m->action, sizeof m->action, &m->action_len, &m->has_action);
                         else if (key_is(key, k.len, "id"))
                                 r = json_member_number(&c, &m->id, &m->has_id);
                         else if (key_is(key, k.len, "level"))
@@ -160,4 +159,3 @@ const NixField *nix_message_field(const NixMessage *m, unsigned i, FieldKind kin
                 return NULL;
         return &m->fields[i];
 }
-

@@ -27,12 +27,13 @@
  * ExecStartPre) must not interleave. Polls rather than blocks so that a stuck holder
  * costs a bounded wait, never a hung activation. */
 static int roots_lock(int roots_fd, const char *roots_path, int *ret_fd) {
-        _cleanup_close_ int fd = openat(roots_fd, ROOTS_LOCK_NAME,
-                                        O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
+        _cleanup_close_ int fd =
+                openat(roots_fd, ROOTS_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
         if (fd < 0) {
                 int r = -errno;
-                return log_error_errno(r, "Failed to open lock file %s/" ROOTS_LOCK_NAME ": %m; check that the "
-                                               "state dir is writable (prune needs root for the system scope).",
+                return log_error_errno(r,
+                                       "Failed to open lock file %s/" ROOTS_LOCK_NAME ": %m; check that the "
+                                       "state dir is writable (prune needs root for the system scope).",
                                        roots_path);
         }
         unsigned long long deadline = now_usec(CLOCK_MONOTONIC) + ROOTS_LOCK_TIMEOUT_USEC;
@@ -186,8 +187,9 @@ static int prune_generation(int roots_fd, const char *roots_path, const char *ge
                         r = -errno;
                         if (r == -ENOENT)
                                 continue;
-                        log_warning_errno(r, "Failed to remove GC root %s/%s: %m; its store path stays alive until "
-                                             "it is removed.",
+                        log_warning_errno(r,
+                                          "Failed to remove GC root %s/%s: %m; its store path stays alive until "
+                                          "it is removed.",
                                           gen_path, name);
                         stats->kept++;
                         remaining++;
@@ -259,4 +261,3 @@ int roots_prune(const char *state_dir, const char *runtime_dir, char *const *liv
         }
         return ret;
 }
-

@@ -225,5 +225,5 @@ bool published_has(const PublishedSet *s, const GenPublished *g, const char *nam
         if (sorted_contains(g->names, g->n, name))
                 return true;
         return root_target && s->n_direct > 0 &&
-               bsearch(root_target, s->items, s->n_direct, sizeof(Published), cmp_published_path);
+                bsearch(root_target, s->items, s->n_direct, sizeof(Published), cmp_published_path);
 }

@@ -16,11 +16,10 @@ typedef enum EntryKind {
 } EntryKind;
 
 /* Decides whether GEN_FD/NAME is one of our roots, reading the link first (a root, the
- * common case, needs nothing more) and allocating nothing. On ENTRY_ROOT and ENTRY_LINK_ELSEWHERE, target holds the link's
- * target, else it is empty; *ret_mode gets the entry's file type. Returns -ENOENT when
- * the entry vanished meanwhile. */
-int classify_entry(int gen_fd, const char *name, char target[static PATH_MAX], EntryKind *ret_kind,
-                   mode_t *ret_mode);
+ * common case, needs nothing more) and allocating nothing. On ENTRY_ROOT and ENTRY_LINK_ELSEWHERE, target holds the
+ * link's target, else it is empty; *ret_mode gets the entry's file type. Returns -ENOENT when the entry vanished
+ * meanwhile. */
+int classify_entry(int gen_fd, const char *name, char target[static PATH_MAX], EntryKind *ret_kind, mode_t *ret_mode);
 
 /* "a regular file", "a directory", ... for messages. */
 const char *file_type_name(mode_t mode);

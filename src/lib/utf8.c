@@ -88,7 +88,7 @@ size_t utf8_cut(const char *buf, size_t len) {
 
 bool unicode_is_control(uint32_t cp) {
         return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || (cp >= 0x200e && cp <= 0x200f) ||
-               (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
+                (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
 }
 
 /* Skips the terminal escape sequence that starts at s[i] (an ESC byte): CSI ("ESC [" params
@@ -188,4 +188,3 @@ size_t text_sanitize_log_line(const char *in, size_t n, char *out, size_t size) 
                 end = start - 1;
         }
 }
-

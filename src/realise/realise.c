@@ -107,8 +107,9 @@ static int load_model(Context *c) {
         else if ((r = path_manifest(c->scope, &c->manifest_path)) < 0) {
                 if (r == -ENOMEM)
                         return log_oom();
-                log_error_errno(r, "Failed to find the manifest path (set DEFERRED_BUILDS_MANIFEST or pass "
-                                   "--manifest): %m");
+                log_error_errno(r,
+                                "Failed to find the manifest path (set DEFERRED_BUILDS_MANIFEST or pass "
+                                "--manifest): %m");
                 return EXIT_NOINPUT;
         }
         if (!c->manifest_path)

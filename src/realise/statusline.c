@@ -103,4 +103,3 @@ void status_line_format(const NixProgress *p, const char *model, unsigned long l
                 output_string(&o, p->last_line);
         }
 }
-

@@ -22,4 +22,3 @@
  * than size bytes; a result that does not fit is cut on a UTF-8 character boundary. */
 void status_line_format(const NixProgress *p, const char *model, unsigned long long elapsed_sec, char *buf,
                         size_t size);
-
