@@ -5,7 +5,8 @@
  * the text fields are bounded, NUL-terminated, valid UTF-8 without control characters.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Isrc/lib \
- *         src/lib/nixlog.c src/lib/util.c tests/fuzz/fuzz_nixlog.c -o build/fuzz_nixlog
+ *         -Isrc/realise src/lib/{utf8,jsonread,nixmsg,nixerror,nixlog,util}.c \
+ *         src/realise/statusline.c tests/fuzz/fuzz_nixlog.c -o build/fuzz_nixlog
  *   build/fuzz_nixlog -max_total_time=300 tests/fuzz/corpus/nixlog */
 #include <stddef.h>
 #include <stdint.h>
