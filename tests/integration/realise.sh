@@ -10,14 +10,8 @@ set -u
 . "$TOP/tests/lib/nixd.sh"
 harness_enter "$@"
 
-if ! command -v nix-instantiate >/dev/null || ! nixd_alive; then
-        skip "deferred-realise integration" "no nix-daemon answering (run through tests/run, or nixd_ensure)"
-        tap_done
-        exit 0
-fi
-if [ ! -x "$ABS_BUILD/deferred-realise" ] || [ ! -x "$ABS_BUILD/deferred-builds-generator" ]; then
-        tap_bail "$ABS_BUILD/deferred-realise and the generator are built (make BUILD=... all)"
-fi
+nixd_require "deferred-realise integration"
+tap_require_built deferred-realise deferred-builds-generator
 
 FIXTURE="$TOP/tests/integration/fixtures/realise.nix"
 NONCE="$(date +%s%N)-$$"

@@ -12,16 +12,8 @@ set -u
 . "$TOP/tests/lib/nixd.sh"
 harness_enter "$@"
 
-if ! command -v nix-instantiate >/dev/null || ! nixd_alive; then
-        skip "reconcile integration" "no nix-daemon answering (run through tests/run, or nixd_ensure)"
-        tap_done
-        exit 0
-fi
-for b in deferred-builds deferred-realise deferred-builds-generator; do
-        if [ ! -x "$ABS_BUILD/$b" ]; then
-                tap_bail "$ABS_BUILD/$b is built (make BUILD=... all)"
-        fi
-done
+nixd_require "reconcile integration"
+tap_require_built deferred-builds deferred-realise deferred-builds-generator
 export DEFERRED_BUILDS_SCOPE=user
 . "$TOP/tests/integration/fixtures/cli/lib.sh"
 

@@ -53,6 +53,12 @@ tap_bail() { # tap_bail DESCRIPTION [DIAGNOSTIC...]: one failed result, the plan
         tap_done
         exit 1
 }
+tap_require_built() { # tap_require_built BIN...: bails out unless each $ABS_BUILD/BIN is built
+        local b
+        for b in "$@"; do
+                [ -x "$ABS_BUILD/$b" ] || tap_bail "$ABS_BUILD/$b is built (make BUILD=... all)"
+        done
+}
 diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
 tap_done() {
         echo "1..$TAP_N"
