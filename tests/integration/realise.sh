@@ -134,10 +134,9 @@ unlike "$(cat "$HARNESS_TMP/realise.log" 2>/dev/null)" '@nix \{' "no raw interna
 
 # --------------------------------------------------------------------------------------
 diag "the fast path: an existing output, a deleted root"
-# Three restarts, each after deleting the root. The time asserted is the helper's own run,
-# from exec to exit as systemd saw it (`systemctl restart` adds the manager's and the
-# client's job round trips); the median of three keeps one scheduling hiccup of a busy
-# machine from deciding, while a helper that is slow every time still fails.
+# Three restarts, each after deleting the root: each succeeds and makes the root again
+# from the existing output. The helper's own run time (exec to exit, as systemd saw it)
+# is reported.
 runs=()
 for i in 1 2 3; do
         rm -f "$STATE/roots/$GEN/alpha"
@@ -150,8 +149,8 @@ for i in 1 2 3; do
         is "$(prop alpha Result)/$(prop alpha ExecMainStatus)" "success/0" "restart $i of an existing output succeeds"
         is "$(readlink "$STATE/roots/$GEN/alpha")" "$OUT_ALPHA" "restart $i re-created the deleted root"
 done
-median=$(printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p)
-ok "the fast path is fast: median run ${median} ms of ${runs[*]} (< 500 ms)" test "$median" -lt 500
+# How fast the fast path is is a benchmark (bench/run.sh, "realise (output exists)").
+diag "fast path: deferred-realise ran ${runs[*]} ms"
 is "$(statusfield alpha attempts)" "4" "status file: attempts counts the runs"
 is "$(statusfield alpha state)" "ready" "status file: still ready"
 
