@@ -36,21 +36,16 @@ int dir_list(int dir_fd, DirList *ret) {
         _cleanup_free_ char *buf = NULL;
         size_t size = 0, used = 0;
         for (;;) {
+                int r;
                 /* Room for at least one more record of the longest name. */
-                if (size - used < sizeof(struct dirent64) + NAME_MAX + 1) {
-                        size_t nsize = size == 0 ? DIR_LIST_BUF_MIN : size * 2;
-                        char *nb = realloc(buf, nsize);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                        size = nsize;
-                }
+                if (size - used < sizeof(struct dirent64) + NAME_MAX + 1 &&
+                    (r = realloc_double(&buf, &size, DIR_LIST_BUF_MIN)) < 0)
+                        return r;
                 ssize_t k = getdents64(dir_fd, buf + used, size - used);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
                         return -errno;
-                }
                 if (k == 0)
                         break;
                 used += (size_t) k;

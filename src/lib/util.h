@@ -108,6 +108,10 @@ int strcmp_ptr(const void *a, const void *b);
 /* Parses a decimal unsigned 64-bit number; no sign, no spaces, no trailing junk. */
 int safe_atou64(const char *s, unsigned long long *ret);
 
+/* Doubles the allocation *buf of *size bytes (first bytes when it is empty). Returns 0, or
+ * -ENOMEM leaving *buf and *size as they were. */
+int realloc_double(char **buf, size_t *size, size_t first);
+
 /* Reads a whole file (at most max bytes) through an open fd; fails with -EFBIG past max. */
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size);
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
