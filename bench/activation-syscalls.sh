@@ -28,13 +28,8 @@ done
 [ -x "$BIN" ] || { echo "act.calls.skipped	$BIN is not built"; exit 0; }
 strace -f -c -o /dev/null true >/dev/null 2>&1 || { echo "act.calls.skipped	strace cannot trace here"; exit 0; }
 
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then
-        T=$(mktemp -d /dev/shm/deferred-builds-activation-syscalls.XXXXXX)
-else
-        T=$(mktemp -d "${TMPDIR:-/tmp}/deferred-builds-activation-syscalls.XXXXXX")
-fi
+T=$(fx_scratch activation-syscalls) || exit 1
 trap 'rm -rf "$T"' EXIT
-unset systemConfig DEFERRED_BUILDS_STATE_DIR DEFERRED_BUILDS_RUNTIME_DIR RUNTIME_DIRECTORY
 # LeakSanitizer needs ptrace, which strace already holds.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fx_init "$T" 50

@@ -22,14 +22,8 @@ if ! command -v perl >/dev/null; then
         tap_done
         exit 0
 fi
-# tmpfs when there is one: building 20,000 links is faster.
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then
-        T=$(mktemp -d /dev/shm/deferred-builds-activation-scale.XXXXXX)
-else
-        T=$(mktemp -d "${TMPDIR:-/tmp}/deferred-builds-activation-scale.XXXXXX")
-fi
+T=$(fx_scratch activation-scale) || tap_bail "a scratch folder"
 trap 'rm -rf "$T"' EXIT
-unset systemConfig DEFERRED_BUILDS_STATE_DIR DEFERRED_BUILDS_RUNTIME_DIR RUNTIME_DIRECTORY
 fx_init "$T" 50
 export DEFERRED_BUILDS_SYSTEM_ROOT=$FX_SYS
 

@@ -4,6 +4,8 @@
 # finds them after months of switches. Used by tests/integration/activation-scale.sh and
 # bench/activation-syscalls.sh; needs perl (tens of thousands of links in one process).
 #
+#   fx_scratch NAME      prints a new scratch folder, on tmpfs when there is one (building
+#                        20,000 links is faster there)
 #   fx_init DIR GENS     DIR/store (NIX_STORE_DIR) with one model output, DIR/tops/1..GENS
 #                        (toplevels carrying a manifest of generation gN), DIR/sys (the
 #                        system root); sets FX_STATE, FX_RUN, FX_OUT, FX_GENS
@@ -12,7 +14,14 @@
 #                        (0: an empty roots folder) and FX_RUN/models/m001..m100 published
 #                        from generation PUB, as after a deployment of 100 models
 #   fx_links             how many roots are left
+fx_scratch() {
+        local base=${TMPDIR:-/tmp}
+        [ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm
+        mktemp -d "$base/deferred-builds-$1.XXXXXX"
+}
+# fx_init also unsets what would point the activation helper at the real system.
 fx_init() {
+        unset systemConfig DEFERRED_BUILDS_STATE_DIR DEFERRED_BUILDS_RUNTIME_DIR RUNTIME_DIRECTORY
         local dir=$1 g
         FX_GENS=$2
         FX_STATE=$dir/state
