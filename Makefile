@@ -106,13 +106,22 @@ $(BUILD)/examples/dbx-serve: LDLIBS += $(SYSTEMD_LIBS)
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm $(LDLIBS)
+# The status line is the realise helper's, and test_nixlog checks it too.
+$(BUILD)/obj/tests/unit/test_nixlog.o: CFLAGS += -Isrc/realise
+$(BUILD)/tests/test_nixlog: $(BUILD)/obj/src/realise/statusline.o
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libdeferred.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(INIH_LIBS) -lcmocka
 
+# @EXIT_NAME@ in a template becomes that status of src/lib/exitcode.h (names in a value,
+# as in EXIT_NO_RESTART, resolved to numbers): the units carry no copy of them.
+EXIT_SED := $(shell awk '$$1 ~ /define$$/ && $$2 ~ /^EXIT_[A-Z_]+$$/ { v = ""; \
+	for (i = 3; i <= NF && $$i != "/*"; i++) v = v (v == "" ? "" : " ") ($$i in d ? d[$$i] : $$i); \
+	d[$$2] = v; printf "-e \047s|@%s@|%s|g\047 ", $$2, v }' src/lib/exitcode.h)
 define subst_unit
 	@mkdir -p $(dir $@)
-	sed -e 's|@BINDIR@|$(1)|g' -e 's|@LIBEXECDIR@|$(2)|g' $< > $@.tmp && mv $@.tmp $@
+	sed -e 's|@BINDIR@|$(1)|g' -e 's|@LIBEXECDIR@|$(2)|g' $(EXIT_SED) $< > $@.tmp && mv $@.tmp $@
+	@! grep -n '@[A-Z_]*@' $@ || { echo "$@: placeholder left unfilled" >&2; rm -f $@; exit 1; }
 endef
 # Installed units name the install paths, which `make install PREFIX=...` may change after
 # `make`: always regenerate them (a sed per unit).
@@ -122,9 +131,9 @@ $(BUILD)/units/%: units/%.in FORCE
 	$(call subst_unit,$(BINDIR),$(LIBEXECDIR))
 $(BUILD)/units/%: units/% FORCE
 	$(call subst_unit,$(BINDIR),$(LIBEXECDIR))
-$(BUILD)/units-local/%: units/%.in
+$(BUILD)/units-local/%: units/%.in src/lib/exitcode.h
 	$(call subst_unit,$(ABS_BUILD),$(ABS_BUILD))
-$(BUILD)/units-local/%: units/%
+$(BUILD)/units-local/%: units/% src/lib/exitcode.h
 	$(call subst_unit,$(ABS_BUILD),$(ABS_BUILD))
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -5,7 +5,7 @@
  *
  * An activation script that fails makes `nixos-rebuild switch` report failure, and one
  * that hangs stalls boot. So this program never fails: every error is logged to stderr
- * and it exits 0; only a usage error exits 64 (the module appends `|| true` anyway). It
+ * and it exits 0; only a usage error exits EXIT_USAGE (the module appends `|| true` anyway). It
  * touches nothing but STATE/roots, and it is quiet unless it removed something.
  * The manual is man/deferred-builds-activate.8; keep the two in step. */
 #include <getopt.h>
@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "exitcode.h"
 #include "gcroots.h"
+#include "live.h"
 #include "log.h"
 #include "paths.h"
 #include "util.h"
-
-#define EXIT_USAGE 64
 
 typedef struct Args {
         char **system_configs; /* extra live toplevels */
@@ -39,17 +39,18 @@ static void help(FILE *f) {
               "\n"
               "Removes the GC roots of models whose system generation is gone, so the next\n"
               "garbage collection can free them. Run by the NixOS activation script; always\n"
-              "exits 0 except on a usage error (64).\n"
-              "\n"
-              "  --system-config TOPLEVEL  also keep this toplevel's generation (repeatable;\n"
-              "                            default: $systemConfig when set)\n"
-              "  --state-dir DIR           default: $DEFERRED_BUILDS_STATE_DIR or /var/lib/deferred-builds\n"
-              "  --runtime-dir DIR         default: $DEFERRED_BUILDS_RUNTIME_DIR or /run/deferred-builds\n"
-              "  --dry-run                 remove nothing; tell what would go\n"
-              "  -q, --quiet               print errors only\n"
-              "  -h, --help                show this help\n"
-              "\n"
-              "See deferred-builds-activate(8).\n",
+              "exits 0 except on a usage error (" EXIT_STR(
+                      EXIT_USAGE) ").\n"
+                                  "\n"
+                                  "  --system-config TOPLEVEL  also keep this toplevel's generation (repeatable;\n"
+                                  "                            default: $systemConfig when set)\n"
+                                  "  --state-dir DIR           default: $DEFERRED_BUILDS_STATE_DIR or /var/lib/deferred-builds\n"
+                                  "  --runtime-dir DIR         default: $DEFERRED_BUILDS_RUNTIME_DIR or /run/deferred-builds\n"
+                                  "  --dry-run                 remove nothing; tell what would go\n"
+                                  "  -q, --quiet               print errors only\n"
+                                  "  -h, --help                show this help\n"
+                                  "\n"
+                                  "See deferred-builds-activate(8).\n",
               f);
 }
 

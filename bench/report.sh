@@ -136,6 +136,21 @@ targets_table() {
         else
                 echo "| activation helper | not run: $(get act.skipped) | ≤ 50 ms | n/a |"
         fi
+        local k what
+        if has act.calls.live_folders; then
+                for k in live_folders live_more prune_2500 prune_more prune_published; do
+                        case $k in
+                        live_folders) what="50 live generations of 100 models, above an empty roots folder" ;;
+                        live_more) what="100 more models in each live generation" ;;
+                        prune_2500) what="2,500 roots of 25 deleted generations pruned" ;;
+                        prune_more) what="2,500 more pruned (and 2,500 more kept)" ;;
+                        prune_published) what="2,400 pruned, 100 published from a deleted generation kept" ;;
+                        esac
+                        echo "| activation helper: system calls, $what | $(big "$(get "act.calls.$k")") | ≤ $(big "$(get "act.budget.$k")") | $(verdict le "$(get "act.calls.$k")" "$(get "act.budget.$k")") |"
+                done
+        else
+                echo "| activation helper: system calls | not run: $(get act.calls.skipped) | | n/a |"
+        fi
         if has cli.status; then
                 echo "| \`deferred-builds status\`, 1,000 models (user manager; CPU = the CLI only) | $(wallcpu "$(get cli.status)" "$(get cli.cpu.status)"); /bin/true: $(wallcpu "$(get cli.true)" "$(get cli.cpu.true)") | ≤ 100 ms | $(verdict2 "$(get cli.status)" "$(get cli.cpu.status)" 100000) |"
                 echo "| \`deferred-builds reconcile --dry-run\`, 1,000 models | $(wallcpu "$(get cli.reconcile)" "$(get cli.cpu.reconcile)") | ≤ 100 ms | $(verdict2 "$(get cli.reconcile)" "$(get cli.cpu.reconcile)" 100000) |"

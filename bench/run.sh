@@ -260,6 +260,10 @@ else
         record act.skipped "build/deferred-builds-activate not built or no model"
 fi
 
+# System calls of the activation helper at 50 generations (strace; no Nix needed).
+note "activation helper: system calls, 100 and 200 models x 50 generations"
+bench/activation-syscalls.sh "$ABS_BUILD" >>"$BENCH_RESULTS" 2>>"$W/log" || note "bench/activation-syscalls.sh failed"
+
 # ---- 5. the real user manager (private namespaces): reload, CLI, serve, deployment -------
 note "user manager benchmarks (bench/systemd.sh under tests/lib/harness.sh)"
 BENCH_NIX_OK=$nix_ok bash bench/systemd.sh || note "bench/systemd.sh failed (see above)"

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bus.h"
 #include "cli.h"
 #include "log.h"
 #include "util.h"

@@ -13,30 +13,18 @@ static void help(void) {
                "Validate FILE (default: the manifest of the scope) as the generator reads it. Every\n"
                "problem is printed as FILE:LINE: error|warning: MESSAGE. Prints\n"
                "\"configuration OK (N models)\" and exits 0 when no model would be skipped; exits 1\n"
-               "when the file is rejected or a model has errors, 66 when it cannot be read.\n\n"
-               "  --user      check the user manifest     --system  the system manifest (default)\n"
-               "  -h --help   show this help\n",
+               "when the file is rejected or a model has errors, " EXIT_STR(
+                       EXIT_NOINPUT) " when it cannot be read.\n\n"
+                                     "  --user      check the user manifest     --system  the system manifest (default)\n"
+                                     "  -h --help   show this help\n",
                program_invocation_short_name);
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                {},
-        };
-        int c;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
-                if (common_option(c))
-                        continue;
-                if (c == 'h') {
-                        help();
-                        return 0;
-                }
-                return option_error(c, argv);
-        }
-        if (argc - optind > 1)
+        int r = verb_parse_flags(argc, argv, help, NULL);
+        if (r == CLI_CONTINUE && argc - optind > 1)
                 return operand_error(argv, "takes at most one FILE");
-        return CLI_CONTINUE;
+        return r;
 }
 
 int verb_check(int argc, char *argv[]) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "format.h"
 #include "util.h"
 #include "validate.h"
 

@@ -3,27 +3,13 @@
  * necessarily UTF-8; the output must be valid JSON in valid UTF-8 for any input, so every
  * byte sequence that is not well-formed UTF-8 (RFC 3629: no overlong forms, no
  * surrogates, nothing above U+10FFFF) becomes U+FFFD. */
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
-
-/* Length of the well-formed UTF-8 sequence at s (1..4), or 0 when it is not one. */
-static size_t utf8_valid_len(const unsigned char *s) {
-        unsigned char c = s[0];
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf)
-                return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-        if (c >= 0xe0 && c <= 0xef) {
-                unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-                return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 ? 3 : 0;
-        }
-        if (c >= 0xf0 && c <= 0xf4) {
-                unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-                return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80 ? 4 : 0;
-        }
-        return 0;
-}
+#include "format.h"
+#include "utf8.h"
 
 void json_string(FILE *f, const char *s) {
         if (!s) {
@@ -47,9 +33,8 @@ void json_string(FILE *f, const char *s) {
                         fprintf(f, "\\u%04x", c);
                         p++;
                 } else {
-                        /* The NUL terminator stops utf8_valid_len() at a truncated sequence,
-                         * because NUL is never a continuation byte. */
-                        size_t l = utf8_valid_len(p);
+                        uint32_t cp;
+                        size_t l = utf8_sequence(p, strnlen((const char *) p, 4), &cp);
                         if (l == 0) {
                                 fputs("\\ufffd", f);
                                 p++;

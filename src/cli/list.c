@@ -4,7 +4,9 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "format.h"
 #include "log.h"
+#include "model.h"
 #include "util.h"
 
 static bool arg_json = false;
@@ -20,29 +22,11 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "json", no_argument, NULL, ARG_JSON },
-                {},
-        };
-        int c;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
-                if (common_option(c))
-                        continue;
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_JSON:
-                        arg_json = true;
-                        break;
-                default:
-                        return option_error(c, argv);
-                }
-        }
-        if (optind < argc)
+        static const VerbFlag flags[] = { { "json", &arg_json }, {} };
+        int r = verb_parse_flags(argc, argv, help, flags);
+        if (r == CLI_CONTINUE && optind < argc)
                 return operand_error(argv, "takes no arguments");
-        return CLI_CONTINUE;
+        return r;
 }
 
 int verb_list(int argc, char *argv[]) {

@@ -15,6 +15,8 @@
 
 #include "cli.h"
 #include "log.h"
+#include "status.h"
+#include "units.h"
 #include "util.h"
 
 #define DEFAULT_LINES 50
@@ -179,14 +181,15 @@ static int print_status_file(const char *name) {
                                           "DEFERRED_BUILDS_RUNTIME_DIR): %m");
         r = status_read(runtime_dir, name, &st);
         if (r == -ENOENT) {
-                log_error("No status file %s/status/%s either: model %s has not been realised yet.", runtime_dir,
-                          name, name);
+                log_error("No status file %s/" STATUS_SUBDIR "/%s either: model %s has not been realised yet.",
+                          runtime_dir, name, name);
                 return CLI_EXIT_FAILURE;
         }
         if (r < 0 && r != -EBADMSG)
-                return log_error_errno(r, "Failed to read the status file %s/status/%s: %m", runtime_dir, name);
+                return log_error_errno(r, "Failed to read the status file %s/" STATUS_SUBDIR "/%s: %m", runtime_dir,
+                                       name);
 
-        printf("Status file %s/status/%s:\n", runtime_dir, name);
+        printf("Status file %s/" STATUS_SUBDIR "/%s:\n", runtime_dir, name);
         printf("  state:     %s\n", model_state_to_string(st.state));
         printf("  drv:       %s\n", isempty(st.drv) ? "-" : st.drv);
         printf("  out:       %s\n", isempty(st.out) ? "-" : st.out);

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* deferred-builds: the operator CLI. Global options, then a verb and its own options
  * (deferred-builds(8)). Each verb lives in the file named for it. */
+#include <assert.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cli.h"
+#include "unitname.h"
 #include "log.h"
 #include "util.h"
 
@@ -52,6 +54,29 @@ int option_error(int c, char *argv[]) {
         return CLI_EXIT_USAGE;
 }
 
+int verb_parse_flags(int argc, char *argv[], void (*help)(void), const VerbFlag *flags) {
+        enum { FLAG_FIRST = 0x200 };
+        struct option opts[3 + VERB_FLAGS_MAX + 1] = { COMMON_OPTIONS };
+        size_t n = 0;
+        for (; flags && flags[n].name; n++) {
+                assert(n < VERB_FLAGS_MAX);
+                opts[3 + n] = (struct option){ flags[n].name, no_argument, NULL, FLAG_FIRST + (int) n };
+        }
+        int c;
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
+                if (common_option(c))
+                        continue;
+                if (c == 'h') {
+                        help();
+                        return 0;
+                }
+                if (c < FLAG_FIRST || c >= FLAG_FIRST + (int) n)
+                        return option_error(c, argv);
+                *flags[c - FLAG_FIRST].value = true;
+        }
+        return CLI_CONTINUE;
+}
+
 int operand_error(char *argv[], const char *what) {
         fprintf(stderr, "%s %s: %s; see '%s %s --help'.\n", program_invocation_short_name, argv[0], what,
                 program_invocation_short_name, argv[0]);
@@ -61,7 +86,8 @@ int operand_error(char *argv[], const char *what) {
 static void help(void) {
         printf("Usage: %s [--user|--system] COMMAND [OPTIONS] [ARGS]\n\n"
                "Operate deferred model builds: models declared as Nix derivations, trained in the\n"
-               "background by deferred-realise@NAME.service and served by deferred-serve@NAME.service.\n\n"
+               "background by " UNIT_REALISE_PREFIX "NAME" UNIT_SUFFIX " and served by " UNIT_SERVE_PREFIX
+               "NAME" UNIT_SUFFIX ".\n\n"
                "Commands:\n"
                "  status [NAME...]        state of every model (--json)\n"
                "  list                    model names from the manifest (--json)\n"
@@ -78,8 +104,10 @@ static void help(void) {
                "              DEFERRED_BUILDS_SCOPE=user)\n"
                "  --system    talk to the system service manager (default)\n"
                "  -h --help   show this help; COMMAND --help shows a command's options\n\n"
-               "Exit status: 0 success, 1 failure, 64 usage error, 66 manifest unreadable or\n"
-               "model unknown, 69 service manager unreachable. See deferred-builds(8).\n",
+               "Exit status: 0 success, 1 failure, " EXIT_STR(EXIT_USAGE) " usage error, " EXIT_STR(
+                       EXIT_NOINPUT) " manifest unreadable or\n"
+                                     "model unknown, " EXIT_STR(
+                                             EXIT_UNAVAILABLE) " service manager unreachable. See deferred-builds(8).\n",
                program_invocation_short_name);
 }
 

@@ -10,6 +10,8 @@
 
 #include "cli.h"
 #include "log.h"
+#include "model.h"
+#include "units.h"
 #include "util.h"
 #include "validate.h"
 
@@ -21,6 +23,8 @@ int cli_load_manifest(const char *path_arg, Manifest **ret) {
                 path = strdup(path_arg);
         else {
                 r = path_manifest(arg_scope, &path);
+                if (r == -ENOMEM)
+                        return log_oom();
                 if (r < 0) {
                         log_error_errno(r, "Failed to determine the %s manifest path (set DEFERRED_BUILDS_MANIFEST "
                                            "or HOME): %m",
@@ -33,7 +37,7 @@ int cli_load_manifest(const char *path_arg, Manifest **ret) {
 
         _cleanup_manifest_ Manifest *m = NULL;
         r = manifest_load(path, &m);
-        if (!m)
+        if (!m || r == -ENOMEM)
                 return log_oom();
         if (r == -ENOENT) {
                 log_error("No manifest at %s: no models are declared for the %s scope. Set "
@@ -238,7 +242,7 @@ int model_view_init(ModelView *v, const char *name, const Model *md, const Model
                         return log_oom();
                 else if (r != -ENOENT && r != -ENOTDIR) {
                         v->status_error = r;
-                        if (set_error(v, "status file %s/status/%s unreadable: %s", runtime_dir, name,
+                        if (set_error(v, "status file %s/" STATUS_SUBDIR "/%s unreadable: %s", runtime_dir, name,
                                       r == -EBADMSG && !isempty(scratch->error) ? scratch->error : strerror(-r)) < 0)
                                 return log_oom();
                 }

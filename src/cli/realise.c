@@ -13,16 +13,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bus.h"
 #include "cli.h"
 #include "log.h"
+#include "model.h"
+#include "units.h"
 #include "util.h"
 
 static bool arg_wait = false;
 
 static void help(void) {
         printf("Usage: %s realise [--wait] NAME\n\n"
-               "Train model NAME now: start deferred-realise@NAME.service, or, while NAME is being\n"
-               "served, deferred-retrain@NAME.service (builds, then swaps the new model in). A failed\n"
+               "Train model NAME now: start " UNIT_REALISE_PREFIX "NAME" UNIT_SUFFIX ", or, while NAME is being\n"
+               "served, " UNIT_RETRAIN_PREFIX "NAME" UNIT_SUFFIX " (builds, then swaps the new model in). A failed\n"
                "unit is reset first, so this is how a failed model is retried by hand.\n\n"
                "  --wait      wait until the job finished and report the result (exit 1 on failure)\n"
                "  --user      the user manager     --system  the system manager (default)\n"
@@ -31,29 +34,11 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "wait", no_argument, NULL, ARG_WAIT },
-                {},
-        };
-        int c;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
-                if (common_option(c))
-                        continue;
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_WAIT:
-                        arg_wait = true;
-                        break;
-                default:
-                        return option_error(c, argv);
-                }
-        }
-        if (argc - optind != 1)
+        static const VerbFlag flags[] = { { "wait", &arg_wait }, {} };
+        int r = verb_parse_flags(argc, argv, help, flags);
+        if (r == CLI_CONTINUE && argc - optind != 1)
                 return operand_error(argv, "takes exactly one model NAME");
-        return CLI_CONTINUE;
+        return r;
 }
 
 static void report_status(const char *runtime_dir, const char *name, bool ok) {

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* deferred-builds reconcile: make what runs match the manifest.
  *
- * Why it exists (shared/NIXOS-NOTES.md): switch-to-configuration never restarts a
- * generated unit whose drop-in changed, nor stops one that disappeared, and a training
- * pulled in by the default target would hold boot in "starting" for hours. So the
- * default target wants deferred-builds-reconcile.service instead, which runs this once
- * start-up finished and on every manifest change:
+ * Why it exists: switch-to-configuration never restarts a generated unit whose drop-in
+ * changed, nor stops one that disappeared, and a training pulled in by the default target
+ * would hold boot in "starting" for hours. So the default target wants
+ * deferred-builds-reconcile.service instead, which runs this once start-up finished and
+ * on every manifest change:
  *
  *   served, and the manifest names another derivation  -> start the retrain unit (builds
  *                                                          while the old model serves,
@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +30,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus.h"
 #include "cli.h"
 #include "log.h"
+#include "model.h"
+#include "published.h"
+#include "units.h"
 #include "util.h"
 #include "validate.h"
 
-#define TARGET "deferred-builds.target"
+#define TARGET UNIT_TARGET
 #define USEC_PER_SEC 1000000ULL
 #define STARTUP_POLL_USEC (200 * 1000ULL)
 
@@ -173,7 +178,7 @@ static void say(const char *fmt, ...) {
 static bool published_is(const char *runtime_dir, const Model *md) {
         if (!runtime_dir || !md->out)
                 return false;
-        _cleanup_free_ char *link = strjoin(runtime_dir, "/models/", md->name);
+        _cleanup_free_ char *link = strjoin(runtime_dir, "/" PUBLISHED_SUBDIR "/", md->name);
         if (!link)
                 return false;
         _cleanup_free_ char *resolved = realpath(link, NULL);
@@ -323,16 +328,15 @@ static int plan_removed(Plan *p, const ModelUnits *mu) {
  * own roots folder, never anything else. */
 static int unpublish_removed(Plan *p, const Manifest *m, char **skipped, const UnitTable *units,
                              const char *runtime_dir) {
-        _cleanup_free_ char *state_dir = NULL, *models_dir = NULL, *roots = NULL;
+        _cleanup_free_ char *state_dir = NULL, *models_dir = NULL;
         if (!runtime_dir)
                 return 0;
         int r = path_state_dir(arg_scope, &state_dir);
         if (r < 0)
                 return log_error_errno(r, "Failed to determine the state directory (set HOME or "
                                           "DEFERRED_BUILDS_STATE_DIR): %m");
-        models_dir = strjoin(runtime_dir, "/models");
-        roots = strjoin(state_dir, "/roots/");
-        if (!models_dir || !roots)
+        models_dir = strjoin(runtime_dir, "/" PUBLISHED_SUBDIR);
+        if (!models_dir)
                 return log_oom();
 
         _cleanup_closedir_ DIR *d = opendir(models_dir);
@@ -348,20 +352,15 @@ static int unpublish_removed(Plan *p, const Manifest *m, char **skipped, const U
                 if (!model_name_is_valid(name) || manifest_find(m, name) || strv_contains(skipped, name))
                         continue;
 
-                struct stat s;
-                char target[4096];
-                if (fstatat(dirfd(d), name, &s, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(s.st_mode)) {
-                        log_warning("Leaving %s/%s alone: not a symlink, so not a model this tool published.",
-                                    models_dir, name);
-                        continue;
-                }
-                ssize_t k = readlinkat(dirfd(d), name, target, sizeof target - 1);
-                if (k < 0)
-                        continue;
-                target[k] = 0;
-                if (!startswith(target, roots)) {
-                        log_warning("Leaving %s/%s alone: it points to %s, not into %s.", models_dir, name, target,
-                                    roots);
+                char target[PATH_MAX];
+                r = published_link_is_ours(dirfd(d), name, state_dir, target);
+                if (r <= 0) {
+                        if (!target[0])
+                                log_warning("Leaving %s/%s alone: not a symlink, so not a model this tool published.",
+                                            models_dir, name);
+                        else
+                                log_warning("Leaving %s/%s alone: it points to %s, not into %s/" ROOTS_SUBDIR ".",
+                                            models_dir, name, target, state_dir);
                         continue;
                 }
                 const ModelUnits *mu = unit_table_find(units, name);

@@ -5,8 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bus.h"
 #include "cli.h"
 #include "log.h"
+#include "model.h"
+#include "units.h"
 #include "util.h"
 
 static bool arg_if_active = false;
@@ -14,7 +17,7 @@ static bool arg_no_block = false;
 
 static void help(void) {
         printf("Usage: %s restart [--if-active] [--no-block] NAME\n\n"
-               "Restart deferred-serve@NAME.service, the server of model NAME.\n\n"
+               "Restart " UNIT_SERVE_PREFIX "NAME" UNIT_SUFFIX ", the server of model NAME.\n\n"
                "  --if-active  only if it is running (try-restart); a stopped server stays stopped\n"
                "  --no-block   queue the restart and return; by default wait until it finished\n"
                "  --user       the user manager     --system  the system manager (default)\n"
@@ -23,33 +26,11 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "if-active", no_argument, NULL, ARG_IF_ACTIVE },
-                { "no-block", no_argument, NULL, ARG_NO_BLOCK },
-                {},
-        };
-        int c;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
-                if (common_option(c))
-                        continue;
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_IF_ACTIVE:
-                        arg_if_active = true;
-                        break;
-                case ARG_NO_BLOCK:
-                        arg_no_block = true;
-                        break;
-                default:
-                        return option_error(c, argv);
-                }
-        }
-        if (argc - optind != 1)
+        static const VerbFlag flags[] = { { "if-active", &arg_if_active }, { "no-block", &arg_no_block }, {} };
+        int r = verb_parse_flags(argc, argv, help, flags);
+        if (r == CLI_CONTINUE && argc - optind != 1)
                 return operand_error(argv, "takes exactly one model NAME");
-        return CLI_CONTINUE;
+        return r;
 }
 
 static int run(const char *name) {

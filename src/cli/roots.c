@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "format.h"
 #include "gcroots.h"
+#include "live.h"
 #include "log.h"
 #include "util.h"
 
@@ -21,7 +23,7 @@ static bool arg_dry_run = false;
 
 static void help_roots(void) {
         printf("Usage: %s roots [--json]\n\n"
-               "List the GC roots of trained models, per generation: STATE/roots/GEN/MODEL -> store\n"
+               "List the GC roots of trained models, per generation: STATE/" ROOTS_SUBDIR "/GEN/MODEL -> store\n"
                "path, whether its generation is live, whether it is published (being served), and\n"
                "the size of its store path.\n\n"
                "  --json      print a JSON array of objects instead of a table\n"
@@ -44,37 +46,12 @@ static void help_prune(void) {
 }
 
 static int parse_argv(int argc, char *argv[], bool prune) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "json", no_argument, NULL, ARG_JSON },
-                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
-                {},
-        };
-        int c;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
-                if (common_option(c))
-                        continue;
-                switch (c) {
-                case 'h':
-                        prune ? help_prune() : help_roots();
-                        return 0;
-                case ARG_JSON:
-                        if (prune)
-                                return option_error('?', argv);
-                        arg_json = true;
-                        break;
-                case ARG_DRY_RUN:
-                        if (!prune)
-                                return option_error('?', argv);
-                        arg_dry_run = true;
-                        break;
-                default:
-                        return option_error(c, argv);
-                }
-        }
-        if (optind < argc)
+        static const VerbFlag roots_flags[] = { { "json", &arg_json }, {} };
+        static const VerbFlag prune_flags[] = { { "dry-run", &arg_dry_run }, {} };
+        int r = verb_parse_flags(argc, argv, prune ? help_prune : help_roots, prune ? prune_flags : roots_flags);
+        if (r == CLI_CONTINUE && optind < argc)
                 return operand_error(argv, "takes no arguments");
-        return CLI_CONTINUE;
+        return r;
 }
 
 /* The live generations of this scope (see the top of this file). */

@@ -10,8 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bus.h"
 #include "cli.h"
+#include "format.h"
 #include "log.h"
+#include "model.h"
+#include "units.h"
 #include "util.h"
 
 #define PROGRESS_COLUMNS 48
@@ -33,27 +37,8 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "json", no_argument, NULL, ARG_JSON },
-                {},
-        };
-        int c;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
-                if (common_option(c))
-                        continue;
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_JSON:
-                        arg_json = true;
-                        break;
-                default:
-                        return option_error(c, argv);
-                }
-        }
-        return CLI_CONTINUE;
+        static const VerbFlag flags[] = { { "json", &arg_json }, {} };
+        return verb_parse_flags(argc, argv, help, flags);
 }
 
 static void progress_text(const ModelView *v, char *buf, size_t n) {
@@ -78,7 +63,7 @@ static const char *out_of(const ModelView *v) {
 static void resolve_served(ModelView *v, const char *runtime_dir) {
         if (!runtime_dir || !streq(v->state, "serving") || (v->status && !isempty(v->status->out)))
                 return;
-        _cleanup_free_ char *link = strjoin(runtime_dir, "/models/", v->name);
+        _cleanup_free_ char *link = strjoin(runtime_dir, "/" PUBLISHED_SUBDIR "/", v->name);
         if (link)
                 v->served = realpath(link, NULL);
 }

@@ -5,21 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus.h"
 #include "cli.h"
 #include "log.h"
+#include "units.h"
 #include "util.h"
 #include "validate.h"
-
-const char *const unit_kind_prefix[_UNIT_KIND_MAX] = {
-        [UNIT_REALISE] = "deferred-realise@",
-        [UNIT_SERVE] = "deferred-serve@",
-        [UNIT_RETRAIN] = "deferred-retrain@",
-};
-
-const char *model_unit_name(UnitKind k, const char *name, char buf[static UNIT_NAME_BUF]) {
-        snprintf(buf, UNIT_NAME_BUF, "%s%s.service", unit_kind_prefix[k], name);
-        return buf;
-}
 
 bool unit_is_active(const UnitInfo *u) {
         return u && (streq(u->active_state, "active") || streq(u->active_state, "reloading"));
@@ -39,20 +30,6 @@ bool unit_has_job(const UnitInfo *u, const char *job_type) {
 
 bool unit_is_inactive(const UnitInfo *u) {
         return !u || (streq(u->active_state, "inactive") && u->job_id == 0);
-}
-
-/* "deferred-serve@NAME.service" -> kind and a pointer to NAME (length in *len). */
-static bool parse_unit_id(const char *id, UnitKind *kind, const char **name, size_t *len) {
-        for (UnitKind k = 0; k < _UNIT_KIND_MAX; k++) {
-                const char *rest = startswith(id, unit_kind_prefix[k]);
-                if (!rest || !endswith(rest, ".service"))
-                        continue;
-                *kind = k;
-                *name = rest;
-                *len = strlen(rest) - strlen(".service");
-                return *len > 0;
-        }
-        return false;
 }
 
 typedef struct Entry {
@@ -75,9 +52,9 @@ int unit_table_load(sd_bus *bus, UnitTable *ret) {
         size_t n_entries = 0, alloc = 0;
         int r;
 
-        r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitsByPatterns", &error, &reply, "asas", 0,
-                               3, "deferred-realise@*.service", "deferred-serve@*.service",
-                               "deferred-retrain@*.service");
+        r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitsByPatterns", &error, &reply, "asas", 0, 3,
+                               UNIT_REALISE_PREFIX "*" UNIT_SUFFIX, UNIT_SERVE_PREFIX "*" UNIT_SUFFIX,
+                               UNIT_RETRAIN_PREFIX "*" UNIT_SUFFIX);
         if (r < 0)
                 return log_error_errno(r, "Failed to list the deferred-builds units: %s", bus_error_text(&error, r));
 
@@ -97,7 +74,7 @@ int unit_table_load(sd_bus *bus, UnitTable *ret) {
                 UnitKind kind;
                 const char *name;
                 size_t len;
-                if (!parse_unit_id(id, &kind, &name, &len))
+                if (model_unit_parse(id, &kind, &name, &len) < 0)
                         continue;
 
                 if (n_entries == alloc) {

@@ -14,11 +14,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "exitcode.h"
 #include "fileio.h"
 #include "log.h"
 #include "manifest.h"
 #include "paths.h"
 #include "unitfile.h"
+#include "unitname.h"
 #include "util.h"
 #include "validate.h"
 
@@ -27,10 +29,10 @@
 #define DROPIN_NAME "50-deferred-builds-model.conf"
 
 static const char *const templates[] = {
-        "deferred-realise@.service",
-        "deferred-retrain@.service",
-        "deferred-serve@.service",
-        "deferred-builds-reconcile.service",
+        UNIT_TEMPLATE(UNIT_REALISE_PREFIX),
+        UNIT_TEMPLATE(UNIT_RETRAIN_PREFIX),
+        UNIT_TEMPLATE(UNIT_SERVE_PREFIX),
+        UNIT_RECONCILE,
 };
 
 static int write_dropin(int dirfd, const char *unit, const char *name, const char *text) {
@@ -87,14 +89,14 @@ static int generate(Manifest *m, Scope scope, int dirfd) {
                         return r;
 
         const char *wanted_by = scope == SCOPE_USER ? "default.target" : "multi-user.target";
-        r = add_wants(dirfd, wanted_by, "deferred-builds-reconcile.service", "deferred-builds-reconcile.service");
+        r = add_wants(dirfd, wanted_by, UNIT_RECONCILE, UNIT_RECONCILE);
         if (r < 0)
                 return r;
 
         for (size_t i = 0; i < m->n_models; i++) {
                 const Model *md = &m->models[i];
-                char serve[128];
-                snprintf(serve, sizeof serve, "deferred-serve@%s.service", md->name);
+                char serve[UNIT_NAME_BUF];
+                model_unit_name(UNIT_SERVE, md->name, serve);
 
                 _cleanup_free_ char *stext = NULL;
                 if (unit_serve_dropin(md, scope, source, &stext) < 0)
@@ -169,7 +171,8 @@ static void help(void) {
                "       %1$s --check FILE\n\n"
                "systemd generator for deferred-builds: reads the manifest (default\n"
                "/etc/deferred-builds/manifest.ini, or $DEFERRED_BUILDS_MANIFEST) and writes\n"
-               "a drop-in for deferred-serve@NAME.service, which pulls in deferred-realise@NAME.service.\n\n"
+               "a drop-in for " UNIT_SERVE_PREFIX "NAME" UNIT_SUFFIX ", which pulls in " UNIT_REALISE_PREFIX
+               "NAME" UNIT_SUFFIX ".\n\n"
                "  -c --check FILE   validate FILE, print every problem with its line; exit 1 on errors\n"
                "  -h --help         show this help\n\n"
                "See deferred-builds-generator(8) and deferred-builds.ini(5).\n",
@@ -192,14 +195,14 @@ int main(int argc, char *argv[]) {
                         help();
                         return 0;
                 default:
-                        return 64;
+                        return EXIT_USAGE;
                 }
 
         int n = argc - optind;
         if (n != 1 && n != 3) {
                 fprintf(stderr, "%s: expected one or three output directories, got %d; see --help\n",
                         program_invocation_short_name, n);
-                return 64;
+                return EXIT_USAGE;
         }
         /* Generators run before the journal: systemd.generator(7) says log to /dev/kmsg.
          * Under a user manager (and in tests) stderr reaches the manager's log. */

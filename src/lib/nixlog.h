@@ -2,9 +2,9 @@
 /* Nix internal-json progress parser: `nix-store --realise DRV --log-format internal-json -v`
  * writes one message per stderr line ("@nix {json}", plus a few plain lines such as
  * "error: cannot connect to socket ..."). nixlog_feed() folds those lines into a
- * NixProgress, from which the caller builds the sd_notify STATUS= line
- * (nixlog_format_status()) and the status file (docs/DESIGN.md "Status file"), and decides
- * whether a failed realisation is worth retrying (nixlog_classify()).
+ * NixProgress, from which the caller builds the sd_notify STATUS= line, the status file
+ * (docs/DESIGN.md "Status file"), and decides whether a failed realisation is worth
+ * retrying (nixlog_classify()).
  *
  * Everything is fixed-size: no allocation, no recursion deeper than NIXLOG_JSON_MAX_DEPTH,
  * no read past the given length. Any byte sequence is valid input; what cannot be
@@ -144,23 +144,6 @@ void nixlog_init(NixProgress *p);
  * entry of that table. The actBuilds and actCopyPaths activities whose progress is
  * reported are kept outside the tables and are never evicted. */
 int nixlog_feed(NixProgress *p, const char *line, size_t len);
-
-/* Formats a one-line status into buf:
- *
- *   "training MODEL: DONE/EXPECTED derivations built[, FAILED failed], ELAPSED elapsed[, last: LAST_LINE]"
- *   "substituting MODEL: DONE/EXPECTED paths substituted, ELAPSED elapsed[, last: LAST_LINE]"
- *
- * e.g. "training mnist: 2/5 derivations built, 12m elapsed, last: epoch 3/10".
- * "substituting" when an actSubstitute activity runs and no actBuild does; "training"
- * otherwise (also before anything started). ELAPSED is "45s" below a minute, "12m" below
- * an hour, else "3h07m". MODEL is sanitised like last_line; NULL or "" gives
- * "training: ...". The "[, FAILED failed]" part appears when failed > 0, "[, last: ...]" when
- * last_line is not empty.
- *
- * Always NUL-terminates when size > 0 (does nothing when size == 0) and never writes more
- * than size bytes; a result that does not fit is cut on a UTF-8 character boundary. */
-void nixlog_format_status(const NixProgress *p, const char *model, unsigned long long elapsed_sec,
-                          char *buf, size_t size);
 
 /* Classifies the recorded errors: the first one that names a cause decides, because Nix
  * reports the cause first and its consequences after it ("builder for 'A' failed ..." and

@@ -5,6 +5,17 @@
 
 #include <stdbool.h>
 
+/* Below the state dir: STATE/roots/GEN/NAME, the GC roots, and the lock prune holds. */
+#define ROOTS_SUBDIR "roots"
+#define ROOTS_LOCK_NAME ".lock"
+/* Below the runtime dir: RUNTIME/models/NAME, the links the servers read, and
+ * RUNTIME/status/NAME, each model's status file. */
+#define PUBLISHED_SUBDIR "models"
+#define STATUS_SUBDIR "status"
+/* Where a system toplevel carries its manifest, and the older place. */
+#define TOPLEVEL_MANIFEST "deferred-builds/manifest.ini"
+#define TOPLEVEL_MANIFEST_ETC "etc/deferred-builds/manifest.ini"
+
 typedef enum Scope {
         SCOPE_SYSTEM,
         SCOPE_USER,

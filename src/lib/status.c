@@ -9,10 +9,13 @@
 #include "status.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "fileio.h"
+#include "paths.h"
+#include "utf8.h"
 #include "util.h"
 #include "validate.h"
 
@@ -37,36 +40,12 @@ ModelState model_state_from_string(const char *s) {
         return MODEL_STATE_UNKNOWN;
 }
 
-/* Length of the valid, non-control UTF-8 sequence at p (at most n bytes available), or 0. */
+/* Length of the valid, non-control UTF-8 sequence at p (at most n bytes available), or 0.
+ * Control here is C0, DEL and C1. */
 static size_t utf8_char_len(const unsigned char *p, size_t n) {
-        unsigned c = p[0];
-        size_t len;
-        unsigned cp;
-        if (c < 0x20 || c == 0x7f)
-                return 0;
-        if (c < 0x80)
-                return 1;
-        if ((c & 0xe0) == 0xc0) {
-                cp = c & 0x1f;
-                len = 2;
-        } else if ((c & 0xf0) == 0xe0) {
-                cp = c & 0x0f;
-                len = 3;
-        } else if ((c & 0xf8) == 0xf0) {
-                cp = c & 0x07;
-                len = 4;
-        } else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        /* Overlong forms, surrogates, code points past U+10FFFF and C1 controls. */
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || (cp >= 0x80 && cp <= 0x9f))
+        uint32_t cp;
+        size_t len = utf8_sequence(p, n, &cp);
+        if (len == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
                 return 0;
         return len;
 }
@@ -143,8 +122,8 @@ int status_write(const char *runtime_dir, const ModelStatus *st) {
         if (!model_name_is_valid(model))
                 return -EINVAL;
 
-        _cleanup_free_ char *dir = strjoin(runtime_dir, "/status");
-        _cleanup_free_ char *path = strjoin(runtime_dir, "/status/", model);
+        _cleanup_free_ char *dir = strjoin(runtime_dir, "/" STATUS_SUBDIR);
+        _cleanup_free_ char *path = strjoin(runtime_dir, "/" STATUS_SUBDIR "/", model);
         if (!dir || !path)
                 return -ENOMEM;
         int r = mkdir_p(dir, 0755);
@@ -316,7 +295,7 @@ int status_read(const char *runtime_dir, const char *model, ModelStatus *st) {
         *st = (ModelStatus){ .state = MODEL_STATE_UNKNOWN };
         if (!model_name_is_valid(model))
                 return -EINVAL;
-        _cleanup_free_ char *path = strjoin(runtime_dir, "/status/", model);
+        _cleanup_free_ char *path = strjoin(runtime_dir, "/" STATUS_SUBDIR "/", model);
         if (!path)
                 return -ENOMEM;
         _cleanup_free_ char *text = NULL;

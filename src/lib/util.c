@@ -104,6 +104,10 @@ bool strv_contains(char *const *l, const char *s) {
         return false;
 }
 
+int strcmp_ptr(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
 int safe_atou64(const char *s, unsigned long long *ret) {
         unsigned long long v = 0;
         if (!s || !*s)
@@ -120,27 +124,29 @@ int safe_atou64(const char *s, unsigned long long *ret) {
         return 0;
 }
 
-int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size) {
-        size_t size = 0, alloc = 4096;
-        _cleanup_free_ char *buf = malloc(alloc + 1);
-        if (!buf)
+int realloc_double(char **buf, size_t *size, size_t first) {
+        size_t nsize = *size == 0 ? first : *size * 2;
+        char *nb = realloc(*buf, nsize);
+        if (!nb)
                 return -ENOMEM;
+        *buf = nb;
+        *size = nsize;
+        return 0;
+}
+
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, alloc = 0;
+        /* size never exceeds max here, so the buffer stops growing past it. */
         for (;;) {
-                if (size == alloc) {
-                        if (alloc > max)
-                                return -EFBIG;
-                        alloc *= 2;
-                        char *nb = realloc(buf, alloc + 1);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                }
-                ssize_t k = read(fd, buf + size, alloc - size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
+                int r;
+                if (size + 1 >= alloc && (r = realloc_double(&buf, &alloc, 4097)) < 0)
+                        return r;
+                ssize_t k = read(fd, buf + size, alloc - 1 - size);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
                         return -errno;
-                }
                 if (k == 0)
                         break;
                 size += (size_t) k;

@@ -63,6 +63,18 @@ static inline void strv_freep(char ***l) {
                 _fd_;                              \
         })
 
+/* Plain loops rather than memcpy()/memset(): the sizes are small, and every bound is
+ * checked by the caller, next to the arithmetic that computes it. */
+static inline void copy_bytes(char *dst, const void *src, size_t n) {
+        const unsigned char *s = src;
+        for (size_t i = 0; i < n; i++)
+                dst[i] = (char) s[i];
+}
+static inline void fill_bytes(char *dst, char c, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                dst[i] = c;
+}
+
 static inline bool streq(const char *a, const char *b) {
         return strcmp(a, b) == 0;
 }
@@ -90,9 +102,15 @@ size_t strv_length(char *const *l);
 int strv_push(char ***l, size_t *n, char *value); /* takes ownership of value */
 int strv_extend(char ***l, size_t *n, const char *value);
 bool strv_contains(char *const *l, const char *s);
+/* strcmp() of two char * array elements: a qsort()/bsearch() comparator. */
+int strcmp_ptr(const void *a, const void *b);
 
 /* Parses a decimal unsigned 64-bit number; no sign, no spaces, no trailing junk. */
 int safe_atou64(const char *s, unsigned long long *ret);
+
+/* Doubles the allocation *buf of *size bytes (first bytes when it is empty). Returns 0, or
+ * -ENOMEM leaving *buf and *size as they were. */
+int realloc_double(char **buf, size_t *size, size_t first);
 
 /* Reads a whole file (at most max bytes) through an open fd; fails with -EFBIG past max. */
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size);

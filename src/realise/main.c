@@ -18,17 +18,19 @@ static void help(FILE *f) {
                 "       deferred-realise [--manifest FILE] swap NAME\n"
                 "\n"
                 "Builds model NAME of the deferred-builds manifest with nix-store --realise through\n"
-                "nix-daemon, keeps it with a GC root in STATE/roots/GENERATION/NAME, and publishes it as\n"
-                "RUNTIME/models/NAME. \"swap\" does the same while the old model keeps serving, then\n"
+                "nix-daemon, keeps it with a GC root in STATE/" ROOTS_SUBDIR "/GENERATION/NAME, and publishes it as\n"
+                "RUNTIME/" PUBLISHED_SUBDIR "/NAME. \"swap\" does the same while the old model keeps serving, then\n"
                 "repoints the published link; the old GC root is kept until pruned.\n"
                 "\n"
                 "  -m, --manifest FILE   manifest to read (default $DEFERRED_BUILDS_MANIFEST, else the\n"
                 "                        scope's default, see deferred-realise(8))\n"
                 "  -h, --help            show this help\n"
                 "\n"
-                "Exit status: 0 ready, 64 usage, 65 build failed, 66 model not in manifest, 69 .drv\n"
-                "missing from the store, 73 GC root path occupied, 75 nix-daemon unavailable after\n"
-                "retries, 1 other failure.\n");
+                "Exit status: 0 ready, " EXIT_STR(EXIT_USAGE) " usage, " EXIT_STR(EXIT_BUILD_FAILED) " build failed, " EXIT_STR(EXIT_NOINPUT) " model not in manifest, " EXIT_STR(
+                        EXIT_UNAVAILABLE) " .drv\n"
+                                          "missing from the store, " EXIT_STR(EXIT_ROOT_OCCUPIED) " GC root path occupied, " EXIT_STR(
+                                                  EXIT_TEMPFAIL) " nix-daemon unavailable after\n"
+                                                                 "retries, 1 other failure.\n");
 }
 
 static int parse_argv(int argc, char *argv[], Context *c) {

@@ -104,26 +104,31 @@ static int load_model(Context *c) {
         }
         if (c->manifest_arg)
                 c->manifest_path = strdup(c->manifest_arg);
-        else if ((r = path_manifest(c->scope, &c->manifest_path)) < 0)
-                return log_error_errno(r, "Failed to find the manifest path (set DEFERRED_BUILDS_MANIFEST or pass "
-                                          "--manifest): %m"),
-                       EXIT_NO_MODEL;
+        else if ((r = path_manifest(c->scope, &c->manifest_path)) < 0) {
+                if (r == -ENOMEM)
+                        return log_oom();
+                log_error_errno(r,
+                                "Failed to find the manifest path (set DEFERRED_BUILDS_MANIFEST or pass "
+                                "--manifest): %m");
+                return EXIT_NOINPUT;
+        }
         if (!c->manifest_path)
                 return log_oom();
 
         r = manifest_load(c->manifest_path, &c->manifest);
-        if (!c->manifest)
+        if (!c->manifest || r == -ENOMEM)
                 return log_oom();
-        if (r < 0)
-                return log_error_errno(r, "Failed to read manifest %s, cannot realise model %s: %m", c->manifest_path,
-                                       c->model_name),
-                       EXIT_NO_MODEL;
+        if (r < 0) {
+                log_error_errno(r, "Failed to read manifest %s, cannot realise model %s: %m", c->manifest_path,
+                                c->model_name);
+                return EXIT_NOINPUT;
+        }
         if (c->manifest->rejected) {
                 manifest_log_diags(c->manifest);
                 log_error("Manifest %s was rejected, cannot realise model %s; check it with 'deferred-builds check "
                           "%s'.",
                           c->manifest_path, c->model_name, c->manifest_path);
-                return EXIT_NO_MODEL;
+                return EXIT_NOINPUT;
         }
         c->md = manifest_find(c->manifest, c->model_name);
         if (!c->md) {
@@ -131,12 +136,12 @@ static int load_model(Context *c) {
                 log_error("Model %s is not in manifest %s (or was skipped for errors, see above); nothing to "
                           "realise. Check the manifest with 'deferred-builds check %s'.",
                           c->model_name, c->manifest_path, c->manifest_path);
-                return EXIT_NO_MODEL;
+                return EXIT_NOINPUT;
         }
         if (!generation_is_valid(c->manifest->generation)) {
                 log_error("Manifest %s has no usable generation identity ('%s'), cannot name the GC root folder.",
                           c->manifest_path, c->manifest->generation);
-                return EXIT_NO_MODEL;
+                return EXIT_NOINPUT;
         }
         return 0;
 }
@@ -151,9 +156,9 @@ static int setup_paths(Context *c) {
         if ((r = path_runtime_dir(c->scope, &c->runtime_dir)) < 0)
                 return log_error_errno(r, "Failed to find the runtime directory (set DEFERRED_BUILDS_RUNTIME_DIR): %m");
 
-        c->root_dir = strjoin(c->state_dir, "/roots/", gen);
+        c->root_dir = strjoin(c->state_dir, "/" ROOTS_SUBDIR "/", gen);
         c->root = strjoin(c->root_dir, "/", md->name);
-        c->published = strjoin(c->runtime_dir, "/models/", md->name);
+        c->published = strjoin(c->runtime_dir, "/" PUBLISHED_SUBDIR "/", md->name);
         if (!c->root_dir || !c->root || !c->published)
                 return log_oom();
 
@@ -222,13 +227,13 @@ static int check_drv(Context *c) {
                 return 0;
         int r = -errno;
         if (r == -ENOENT)
-                return fail(c, EXIT_NO_DRV,
+                return fail(c, EXIT_UNAVAILABLE,
                             "derivation %s of model %s is not in the store: was the system closure copied without "
                             "its derivations? Copy it with its derivations (nix-copy-closure %s) or build the "
                             "system on this host, then start the unit again",
                             c->md->drv, c->md->name, c->md->drv);
         errno = -r;
-        return fail(c, EXIT_NO_DRV, "cannot check derivation %s of model %s in the store: %m", c->md->drv,
+        return fail(c, EXIT_UNAVAILABLE, "cannot check derivation %s of model %s in the store: %m", c->md->drv,
                     c->md->name);
 }
 
@@ -459,7 +464,7 @@ static int publish(Context *c, const NixRun *run) {
                              "different Nix version); publishing %s.",
                              md->name, out, md->out, out);
 
-        _cleanup_free_ char *models_dir = strjoin(c->runtime_dir, "/models");
+        _cleanup_free_ char *models_dir = strjoin(c->runtime_dir, "/" PUBLISHED_SUBDIR);
         if (!models_dir)
                 return log_oom();
         r = mkdir_p(models_dir, 0755);

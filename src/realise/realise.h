@@ -12,21 +12,14 @@
 
 #include "manifest.h"
 #include "nixlog.h"
+#include "exitcode.h"
 #include "paths.h"
 #include "status.h"
 
-/* docs/DESIGN.md "Exit codes". */
-enum {
-        EXIT_OK = 0,
-        EXIT_GENERIC = 1,
-        EXIT_USAGE = 64,
-        EXIT_BUILD_FAILED = 65,
-        EXIT_NO_MODEL = 66,
-        EXIT_NO_DRV = 69,
-        EXIT_ROOT_OCCUPIED = 73,
-        EXIT_TEMPFAIL = 75,
-};
-
+/* The steps of a realisation return 0 to go on, an exit status of exitcode.h once the
+ * failure is reported (status file, STATUS=, journal), or -errno, logged, for failures
+ * that are nobody's fault but the machine's (main() exits EXIT_GENERIC, so systemd may
+ * retry). -ENOMEM is never turned into an exit status. */
 #define RETRY_BUDGET_DEFAULT_SEC 600ULL
 #define RETRY_DELAY_MAX_SEC 60ULL
 

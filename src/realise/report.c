@@ -11,6 +11,8 @@
 #include "log.h"
 #include "realise.h"
 #include "sdproto.h"
+#include "statusline.h"
+#include "utf8.h"
 #include "util.h"
 
 unsigned long long elapsed_sec(const Context *c) {
@@ -28,12 +30,8 @@ const char *signal_name(int sig, char buf[static 16]) {
 
 void status_set(char *dst, size_t size, const char *text) {
         size_t l = strlen(text);
-        if (l >= size) {
-                l = size - 1;
-                /* Do not cut a UTF-8 sequence: back up over continuation bytes. */
-                while (l > 0 && ((unsigned char) text[l] & 0xc0) == 0x80)
-                        l--;
-        }
+        if (l >= size)
+                l = utf8_cut(text, size - 1);
         memcpy(dst, text, l);
         dst[l] = 0;
 }
@@ -99,7 +97,7 @@ void report_progress(Context *c, const NixProgress *p) {
         static char last_sent[1024];
         char text[1024];
 
-        nixlog_format_status(p, c->model_name, elapsed_sec(c), text, sizeof text);
+        status_line_format(p, c->model_name, elapsed_sec(c), text, sizeof text);
         if (streq(text, last_sent))
                 return;
         snprintf(last_sent, sizeof last_sent, "%s", text);

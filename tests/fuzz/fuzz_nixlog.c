@@ -5,7 +5,8 @@
  * the text fields are bounded, NUL-terminated, valid UTF-8 without control characters.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Isrc/lib \
- *         src/lib/nixlog.c src/lib/util.c tests/fuzz/fuzz_nixlog.c -o build/fuzz_nixlog
+ *         -Isrc/realise src/lib/{utf8,jsonread,nixmsg,nixerror,nixlog,util}.c \
+ *         src/realise/statusline.c tests/fuzz/fuzz_nixlog.c -o build/fuzz_nixlog
  *   build/fuzz_nixlog -max_total_time=300 tests/fuzz/corpus/nixlog */
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "nixlog.h"
+#include "statusline.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -88,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
                 memset(buf, 0x7e, sizeof buf);
-                nixlog_format_status(p, "model", size, buf, sizes[i]);
+                status_line_format(p, "model", size, buf, sizes[i]);
                 CHECK(strnlen(buf, sizes[i]) < sizes[i]);
                 CHECK(buf[sizes[i]] == 0x7e); /* nothing written past size */
                 check_text(buf, sizes[i] - 1, false);
@@ -100,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (model) {
                 memcpy(model, data, ml);
                 model[ml] = 0;
-                nixlog_format_status(p, model, 0, buf, 1024);
+                status_line_format(p, model, 0, buf, 1024);
                 check_text(buf, 1023, false);
                 free(model);
         }

@@ -6,11 +6,11 @@ cd "$(dirname "$0")/../.." || exit 1
 ABS_BUILD=${ABS_BUILD:-$PWD/build}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-flags="-std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc/lib $(pkg-config --cflags libsystemd inih) -fsanitize=address,undefined -fno-sanitize-recover=all"
+flags="-std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc/lib -Isrc/realise $(pkg-config --cflags libsystemd inih) -fsanitize=address,undefined -fno-sanitize-recover=all"
 for t in tests/fuzz/fuzz_*.c; do
         name=$(basename "$t" .c)
         corpus=tests/fuzz/corpus/${name#fuzz_}
-        if ! cc $flags -o "$tmp/$name" "$t" tests/fuzz/standalone_main.c src/lib/*.c \
+        if ! cc $flags -o "$tmp/$name" "$t" tests/fuzz/standalone_main.c src/lib/*.c src/realise/statusline.c \
                 $(pkg-config --libs libsystemd inih) 2>"$tmp/$name.cc"; then
                 tap_result 1 "$name: builds" "$(cat "$tmp/$name.cc")"
                 continue

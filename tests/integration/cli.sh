@@ -9,17 +9,8 @@ set -u
 . "$TOP/tests/lib/nixd.sh"
 harness_enter "$@"
 
-if ! command -v nix-instantiate >/dev/null || ! nixd_alive; then
-        skip "cli integration" "no nix-daemon answering (run through tests/run, or nixd_ensure)"
-        tap_done
-        exit 0
-fi
-for b in deferred-builds deferred-realise deferred-builds-generator; do
-        if [ ! -x "$ABS_BUILD/$b" ]; then
-                echo "not ok 1 - $ABS_BUILD/$b is built (make BUILD=... all)"
-                exit 1
-        fi
-done
+nixd_require "cli integration"
+tap_require_built deferred-builds deferred-realise deferred-builds-generator
 export DEFERRED_BUILDS_SCOPE=user
 . "$TOP/tests/integration/fixtures/cli/lib.sh"
 
@@ -34,7 +25,6 @@ runo() {
         rc=$?
         err=$(cat "$HARNESS_TMP/stderr")
 }
-ms() { echo $(($(date +%s%N) / 1000000)); }
 
 diag "instantiating fixtures (nonce $CLI_NONCE)"
 DRV_ALPHA=$(drv alpha)
@@ -122,10 +112,7 @@ diag "a real manager; nothing started (reconcile masked, so this suite decides)"
 log_dropins
 mkdir -p "$XDG_CONFIG_HOME/systemd/user"
 ln -sf /dev/null "$XDG_CONFIG_HOME/systemd/user/deferred-builds-reconcile.service"
-harness_start || {
-        echo "not ok - the user manager starts"
-        exit 1
-}
+harness_start || tap_bail "the user manager starts"
 runo "$DB" status
 is "$rc" 0 "status exits 0"
 like "$out" "^NAME +STATE +SINCE +PROGRESS +DRV +OUT +ERROR" "status: table header"
@@ -139,12 +126,11 @@ is "$rc" 66 "status of an unknown model exits 66"
 like "$err" "Model nosuch is not in the manifest" "and names it"
 
 diag "realise"
-t0=$(ms)
 runo "$DB" realise beta
-t1=$(ms)
 is "$rc" 0 "realise beta exits 0"
 like "$out" "Queued deferred-realise@beta.service" "realise: says what it queued"
-ok "realise returns at once ($((t1 - t0)) ms) while beta trains for 25 s" test $((t1 - t0)) -lt 3000
+unlike "$(unit_prop deferred-realise@beta.service ActiveState)" "^active$" \
+        "realise returns before beta's 25 s training has finished"
 ok "beta trains" wait_for 10 sh -c "$DB status --json beta | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d[0][\"state\"] != \"training\" or not d[0][\"progress\"] or d[0][\"progress\"][\"last_line\"] != \"epoch 1/1 of beta v1\")'"
 runo "$DB" status beta
 like "$out" "beta +training +[0-9]+s ago +0/1 epoch 1/1 of beta v1 " "status: training row with progress"
@@ -379,48 +365,7 @@ like "$out" "^stopping alpha \(removed from manifest\)$" "and would stop the mod
 unlike "$(systemctl --user list-jobs --no-legend)" "m0001" "and starts nothing"
 is "$(serve_state alpha)" "active" "and stops nothing"
 
-# Timing: the CPU time of the process, and the wall time (which on a loaded machine also
-# counts waiting for a CPU). A sanitizer build spends seconds in the allocator alone (the
-# manifest parser grows its arrays one element at a time), so time an optimised build:
-# this one, or build/ when it is newer than every source.
-TIMED="$DB"
-if ldd "$DB" 2>/dev/null | grep -q libasan; then
-        TIMED=""
-        plain="$TOP/build/deferred-builds"
-        if [ -x "$plain" ] && ! ldd "$plain" | grep -q libasan &&
-                [ -z "$(find "$TOP/src/cli" "$TOP/src/lib" -newer "$plain" -name '*.[ch]' | head -1)" ]; then
-                TIMED="$plain"
-        fi
-fi
-# cputime CMD...: prints "WALL_MS CPU_MS" of the command (best of 3)
-cputime() {
-        python3 - "$@" <<'PY'
-import os, subprocess, sys, time
-best = None
-for _ in range(3):
-    t0 = time.monotonic(); r0 = os.times()
-    subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t1 = time.monotonic(); r1 = os.times()
-    wall = (t1 - t0) * 1000
-    cpu = ((r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)) * 1000
-    if best is None or cpu < best[1]:
-        best = (wall, cpu)
-print("%d %d" % best)
-PY
-}
-if [ -n "$TIMED" ]; then
-        read -r s_wall s_cpu < <(cputime "$TIMED" status)
-        read -r r_wall r_cpu < <(cputime "$TIMED" reconcile --dry-run)
-        diag "1,000 models ($TIMED): status ${s_wall} ms wall, ${s_cpu} ms CPU; reconcile --dry-run ${r_wall} ms wall, ${r_cpu} ms CPU; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-        ok "status of 1,000 models uses under 100 ms of CPU (${s_cpu} ms)" test "$s_cpu" -lt 100
-        ok "reconcile --dry-run of 1,000 models uses under 100 ms of CPU (${r_cpu} ms)" test "$r_cpu" -lt 100
-        ok "status of 1,000 models answers within a second (${s_wall} ms)" test "$s_wall" -lt 1000
-        ok "reconcile --dry-run of 1,000 models answers within a second (${r_wall} ms)" test "$r_wall" -lt 1000
-else
-        for t in "status CPU time" "reconcile --dry-run CPU time" "status wall time" "reconcile --dry-run wall time"; do
-                skip "1,000 models: $t" "sanitizer build, and no up-to-date optimised build in $TOP/build (make build/deferred-builds)"
-        done
-fi
+# How long status and reconcile take for 1,000 models is a benchmark: bench/systemd.sh.
 
 if [ "$TAP_FAILED" -gt 0 ] && [ -s "$HARNESS_TMP/units.log" ]; then
         diag "last lines the units wrote:"

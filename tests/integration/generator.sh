@@ -24,8 +24,8 @@ write_manifest() { # write_manifest NAME...   ("bad" names get a bad drv)
 }
 
 write_manifest alpha bad-one beta
-harness_start || { tap_result 1 "user manager starts"; tap_done; exit 1; }
-tap_result 0 "user manager starts with the generator installed"
+harness_start
+tap_result $? "user manager starts with the generator installed" || { tap_done; exit 1; }
 
 # has_dropin NAME: the model's serve unit carries the generated drop-in.
 has_dropin() { unit_prop "deferred-serve@$1.service" DropInPaths | grep -q "deferred-serve@$1.service.d/50-deferred-builds-model.conf"; }

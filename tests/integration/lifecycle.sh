@@ -56,8 +56,8 @@ now() { echo "$EPOCHREALTIME"; }
 secs_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 
-MA=$(manifest_for A $TRAIN_EPOCHS "$TRAIN_PAUSE" gen-A) || { tap_result 1 "manifest for model A builds"; tap_done; exit 1; }
-tap_result 0 "manifest for model A builds without training it"
+MA=$(manifest_for A $TRAIN_EPOCHS "$TRAIN_PAUSE" gen-A)
+tap_result $? "manifest for model A builds without training it" || { tap_done; exit 1; }
 OUT_A=$(model_out "$MA")
 ok "the manifest's closure holds the model's .drv" sh -c "nix-store -qR '$MA' | grep -q '\.drv$'"
 not_ok_expected "the model's output does not exist yet (deploying did not train)" test -e "$OUT_A"
@@ -69,8 +69,8 @@ t0=$(now)
 systemctl --user start default.target
 systemctl --user restart deferred-builds-reconcile.service
 took=$(secs_since "$t0")
-lt "$took" 1
-tap_result $? "starting the default target and re-running reconcile (what a switch does) return in under 1 s during a training (took ${took}s)"
+is "$(systemctl --user show -P ActiveState deferred-realise@iris.service)" activating \
+        "starting the default target and re-running reconcile (what a switch does) return while the model trains (took ${took}s)"
 wait_for 10 sh -c '[ "$(systemctl --user is-system-running)" = running ]'
 tap_result $? "the manager reaches 'running' while the model trains" "state: $(systemctl --user is-system-running)"
 wait_for 10 sh -c '[ "$(systemctl --user show -P ActiveState deferred-realise@iris.service)" = activating ]'
@@ -102,7 +102,8 @@ awk -v y="$y" 'BEGIN { exit !(y > 7 && y < 9) }'
 tap_result $? "the prediction is a real fit of y = 3x + 2 (y(2) = $y, expected about 8)"
 
 # Retrain without downtime: B replaces A while a client polls every 100 ms.
-MB=$(manifest_for B 3 1 gen-B) || tap_result 1 "manifest for model B builds"
+MB=$(manifest_for B 3 1 gen-B)
+tap_result $? "manifest for model B builds"
 OUT_B=$(model_out "$MB")
 : >"$HARNESS_TMP/answers"
 (

@@ -10,15 +10,8 @@ set -u
 . "$TOP/tests/lib/nixd.sh"
 harness_enter "$@"
 
-if ! command -v nix-instantiate >/dev/null || ! nixd_alive; then
-        skip "deferred-realise integration" "no nix-daemon answering (run through tests/run, or nixd_ensure)"
-        tap_done
-        exit 0
-fi
-if [ ! -x "$ABS_BUILD/deferred-realise" ] || [ ! -x "$ABS_BUILD/deferred-builds-generator" ]; then
-        echo "not ok 1 - $ABS_BUILD/deferred-realise and the generator are built (make BUILD=... all)"
-        exit 1
-fi
+nixd_require "deferred-realise integration"
+tap_require_built deferred-realise deferred-builds-generator
 
 FIXTURE="$TOP/tests/integration/fixtures/realise.nix"
 NONCE="$(date +%s%N)-$$"
@@ -101,10 +94,7 @@ dropin "deferred-realise@.service" "StandardOutput=append:$HARNESS_TMP/realise.l
 # Nothing but this suite starts units: reconcile (which would start every model) is masked.
 mkdir -p "$XDG_CONFIG_HOME/systemd/user"
 ln -sf /dev/null "$XDG_CONFIG_HOME/systemd/user/deferred-builds-reconcile.service"
-harness_start || {
-        echo "not ok - the user manager starts"
-        exit 1
-}
+harness_start || tap_bail "the user manager starts"
 
 # --------------------------------------------------------------------------------------
 diag "a training through the real manager: progress, GC root, published link, status"
@@ -144,10 +134,9 @@ unlike "$(cat "$HARNESS_TMP/realise.log" 2>/dev/null)" '@nix \{' "no raw interna
 
 # --------------------------------------------------------------------------------------
 diag "the fast path: an existing output, a deleted root"
-# Three restarts, each after deleting the root. The time asserted is the helper's own run,
-# from exec to exit as systemd saw it (`systemctl restart` adds the manager's and the
-# client's job round trips); the median of three keeps one scheduling hiccup of a busy
-# machine from deciding, while a helper that is slow every time still fails.
+# Three restarts, each after deleting the root: each succeeds and makes the root again
+# from the existing output. The helper's own run time (exec to exit, as systemd saw it)
+# is reported.
 runs=()
 for i in 1 2 3; do
         rm -f "$STATE/roots/$GEN/alpha"
@@ -160,8 +149,8 @@ for i in 1 2 3; do
         is "$(prop alpha Result)/$(prop alpha ExecMainStatus)" "success/0" "restart $i of an existing output succeeds"
         is "$(readlink "$STATE/roots/$GEN/alpha")" "$OUT_ALPHA" "restart $i re-created the deleted root"
 done
-median=$(printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p)
-ok "the fast path is fast: median run ${median} ms of ${runs[*]} (< 500 ms)" test "$median" -lt 500
+# How fast the fast path is is a benchmark (bench/run.sh, "realise (output exists)").
+diag "fast path: deferred-realise ran ${runs[*]} ms"
 is "$(statusfield alpha attempts)" "4" "status file: attempts counts the runs"
 is "$(statusfield alpha state)" "ready" "status file: still ready"
 

@@ -12,17 +12,8 @@ set -u
 . "$TOP/tests/lib/nixd.sh"
 harness_enter "$@"
 
-if ! command -v nix-instantiate >/dev/null || ! nixd_alive; then
-        skip "reconcile integration" "no nix-daemon answering (run through tests/run, or nixd_ensure)"
-        tap_done
-        exit 0
-fi
-for b in deferred-builds deferred-realise deferred-builds-generator; do
-        if [ ! -x "$ABS_BUILD/$b" ]; then
-                echo "not ok 1 - $ABS_BUILD/$b is built (make BUILD=... all)"
-                exit 1
-        fi
-done
+nixd_require "reconcile integration"
+tap_require_built deferred-builds deferred-realise deferred-builds-generator
 export DEFERRED_BUILDS_SCOPE=user
 . "$TOP/tests/integration/fixtures/cli/lib.sh"
 
@@ -45,10 +36,7 @@ log_dropins
 printf '[Service]\nType=oneshot\nExecStart=/bin/sleep 2\n' >"$UNITDIR/slow-boot.service"
 mkdir -p "$UNITDIR/default.target.wants"
 ln -sf ../slow-boot.service "$UNITDIR/default.target.wants/slow-boot.service"
-harness_start || {
-        echo "not ok - the user manager starts"
-        exit 1
-}
+harness_start || tap_bail "the user manager starts"
 # Reconcile polls the manager's state every 200 ms, so slow starts training a moment after
 # start-up finished: wait for both, then look at both at once.
 wait_for 10 sh -c '[ "$(systemctl --user is-system-running)" = running ] &&
@@ -252,10 +240,7 @@ DRV_CTL=$(drv control 1 8)
 manifest g2 control "$DRV_CTL"
 mkdir -p "$UNITDIR/deferred-builds-reconcile.service.d"
 printf '[Service]\nExecStart=\nExecStart=%s reconcile\n' "$DB" >"$UNITDIR/deferred-builds-reconcile.service.d/95-test-nowait.conf"
-harness_start || {
-        echo "not ok - the user manager starts again"
-        exit 1
-}
+harness_start || tap_bail "the user manager starts again"
 ok "control trains" wait_for 10 is_active deferred-realise@control.service activating
 sleep 3
 is "$(realise_state control)/$(systemctl --user is-system-running)" "activating/starting" \

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# A real systemd 252 user manager in private mount and PID namespaces (shared/HARNESS.md),
+# A real systemd 252 user manager in private mount and PID namespaces,
 # with this build's generator installed as a user generator and its units in the manager's
 # runtime unit path. Nothing leaks to the host: /run is a private tmpfs, and every process
 # started here dies with the namespace when the suite's shell (its PID 1) exits.

@@ -17,6 +17,15 @@ nixd_ensure() {
         done
         return 1
 }
+# nixd_require WHAT: a suite that needs Nix skips WHAT (one result, the plan, exit 0) when
+# no nix-daemon answers.
+nixd_require() {
+        if ! command -v nix-instantiate >/dev/null || ! nixd_alive; then
+                skip "$1" "no nix-daemon answering (run through tests/run, or nixd_ensure)"
+                tap_done
+                exit 0
+        fi
+}
 nixd_cleanup() {
         if [ -n "$NIXD_PID" ]; then
                 kill "$NIXD_PID" 2>/dev/null

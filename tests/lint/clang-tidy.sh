@@ -7,10 +7,11 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 
 if ! command -v clang-tidy >/dev/null; then
-        echo "not ok 1 - clang-tidy is installed (tests/lib/deps.sh installs it)"
+        tap_result 1 "clang-tidy is installed (tests/lib/deps.sh installs it)"
+        tap_done
         exit 1
 fi
-flags=(-std=gnu11 -D_GNU_SOURCE -Isrc/lib)
+flags=(-std=gnu11 -D_GNU_SOURCE -Isrc/lib -Isrc/realise)
 read -r -a deps <<<"$(pkg-config --cflags libsystemd inih 2>/dev/null)"
 flags+=("${deps[@]}")
 
@@ -23,10 +24,7 @@ printf '%s\0' "${files[@]}" |
                 "$out" {} "${flags[@]}"
 for f in "${files[@]}"; do
         log="$out/$(echo "$f" | tr / _).log"
-        if grep -qE '(warning|error):' "$log"; then
-                tap_result 1 "clang-tidy: $f" "$(grep -E -A3 '(warning|error):' "$log" | head -40)"
-        else
-                tap_result 0 "clang-tidy: $f"
-        fi
+        ! grep -qE '(warning|error):' "$log"
+        tap_result $? "clang-tidy: $f" "$(grep -E -A3 '(warning|error):' "$log" | head -40)"
 done
 tap_done

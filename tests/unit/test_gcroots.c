@@ -25,6 +25,10 @@
 
 #include "fileio.h"
 #include "gcroots.h"
+#include "generation.h"
+#include "live.h"
+#include "paths.h"
+#include "published.h"
 #include "log.h"
 #include "manifest.h"
 #include "util.h"
@@ -820,6 +824,63 @@ static void test_roots_list_missing_state(void **state) {
         root_list_free(&l);
 }
 
+/* published_link_is_ours() of RUNTIME/models/NAME, with the target it saw. */
+static int link_is_ours(const char *name, char target[static PATH_MAX]) {
+        _cleanup_free_ char *dir = strjoin(F.run, "/models");
+        assert_non_null(dir);
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        return published_link_is_ours(fd, name, F.state, target);
+}
+
+/* Reconcile's rule, the same as prune's: a link into a generation folder of STATE/roots,
+ * however spelled, is ours; a link elsewhere, or something that is not a link, is not. */
+static void test_published_link_is_ours(void **state) {
+        (void) state;
+        _cleanup_free_ char *out = mkstore("m");
+        mkroot("g1", "a", out);
+        _cleanup_free_ char *root = state_path("g1/a");
+        char target[PATH_MAX];
+
+        publish("plain", root);
+        assert_int_equal(link_is_ours("plain", target), 1);
+        assert_string_equal(target, root);
+        /* Relative, doubled slashes, a trailing "/.": the same entry. */
+        publish("relative", "../../state/roots/g1/a");
+        assert_int_equal(link_is_ours("relative", target), 1);
+        _cleanup_free_ char *odd = strjoin(F.state, "//roots//g1//a/.");
+        publish("odd", odd);
+        assert_int_equal(link_is_ours("odd", target), 1);
+        /* Through a link to the state dir. */
+        _cleanup_free_ char *alias = strjoin(F.dir, "/state-alias");
+        assert_int_equal(symlink(F.state, alias), 0);
+        _cleanup_free_ char *via = strjoin(alias, "/roots/g1/a");
+        publish("via-alias", via);
+        assert_int_equal(link_is_ours("via-alias", target), 1);
+
+        /* A prefix that only looks like ours: STATE/roots-evil/g1/a. */
+        _cleanup_free_ char *evil = strjoin(F.state, "/roots-evil/g1/a");
+        mklink(out, evil);
+        publish("lookalike", evil);
+        assert_int_equal(link_is_ours("lookalike", target), 0);
+        assert_string_equal(target, evil);
+        /* STATE/roots/../roots-evil/g1/a spells the prefix and leaves it. */
+        _cleanup_free_ char *escape = strjoin(F.state, "/roots/../roots-evil/g1/a");
+        publish("escape", escape);
+        assert_int_equal(link_is_ours("escape", target), 0);
+        /* A store path, a generation folder itself, a regular file, a missing name. */
+        publish("store", out);
+        assert_int_equal(link_is_ours("store", target), 0);
+        _cleanup_free_ char *gen = state_path("g1");
+        publish("folder", gen);
+        assert_int_equal(link_is_ours("folder", target), 0);
+        _cleanup_free_ char *file = strjoin(F.run, "/models/file");
+        mkfile(file, "x");
+        assert_int_equal(link_is_ours("file", target), 0);
+        assert_string_equal(target, "");
+        assert_int_equal(link_is_ours("missing", target), -ENOENT);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void) {
@@ -862,6 +923,7 @@ int main(void) {
                 T(test_relative_system_root_rejected),
                 T(test_roots_list_fields),
                 T(test_roots_list_missing_state),
+                T(test_published_link_is_ours),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

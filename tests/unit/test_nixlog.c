@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "nixlog.h"
+#include "statusline.h"
 #include "util.h"
 
 static int feed(NixProgress *p, const char *line) {
@@ -40,7 +41,7 @@ static void feed_through(NixProgress *p, const char *const *lines, size_t n, siz
 
 static const char *status(const NixProgress *p, const char *model, unsigned long long elapsed) {
         static char buf[512];
-        nixlog_format_status(p, model, elapsed, buf, sizeof buf);
+        status_line_format(p, model, elapsed, buf, sizeof buf);
         return buf;
 }
 
@@ -1022,35 +1023,35 @@ static void test_format_status_truncation(void **state) {
         strcpy(p.last_line, "epoch 3/10");
 
         memset(buf, 'Z', sizeof buf);
-        nixlog_format_status(&p, "NAME", 720, buf, 1);
+        status_line_format(&p, "NAME", 720, buf, 1);
         assert_string_equal(buf, "");
         assert_int_equal(buf[1], 'Z');
 
         memset(buf, 'Z', sizeof buf);
-        nixlog_format_status(&p, "NAME", 720, buf, 8);
+        status_line_format(&p, "NAME", 720, buf, 8);
         assert_string_equal(buf, "trainin");
         assert_int_equal(buf[8], 'Z');
 
         memset(buf, 'Z', sizeof buf);
-        nixlog_format_status(&p, "NAME", 720, buf, 64);
+        status_line_format(&p, "NAME", 720, buf, 64);
         assert_int_equal(strlen(buf), 63);
         assert_memory_equal(buf, full, 63);
         assert_int_equal(buf[64], 'Z');
 
-        nixlog_format_status(&p, "NAME", 720, buf, strlen(full) + 1);
+        status_line_format(&p, "NAME", 720, buf, strlen(full) + 1);
         assert_string_equal(buf, full);
 
         /* size 0: nothing written */
         memset(buf, 'Z', sizeof buf);
-        nixlog_format_status(&p, "NAME", 720, buf, 0);
+        status_line_format(&p, "NAME", 720, buf, 0);
         assert_int_equal(buf[0], 'Z');
-        nixlog_format_status(&p, "NAME", 720, NULL, 0);
+        status_line_format(&p, "NAME", 720, NULL, 0);
 
         /* never half a character */
         strcpy(p.last_line, "\xe2\x82\xac\xe2\x82\xac");
         size_t h = strlen("training NAME: 2/5 derivations built, 12m elapsed, last: ");
         for (size_t size = h + 1; size <= h + 7; size++) {
-                nixlog_format_status(&p, "NAME", 720, buf, size);
+                status_line_format(&p, "NAME", 720, buf, size);
                 size_t room = size - 1, want = room < h + 3 ? h : room < h + 6 ? h + 3 : h + 6;
                 if (strlen(buf) != want)
                         fail_msg("size %zu: got %zu bytes, want %zu", size, strlen(buf), want);

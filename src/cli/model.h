@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* Each model as the verbs see it: its manifest entry, status file and units, and the
+ * state derived from them. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "manifest.h"
+#include "status.h"
+#include "units.h"
+
+/* Loads the manifest for a verb: prints what is wrong and returns CLI_EXIT_NOINPUT when it
+ * is missing, unreadable or rejected; warns once (to stderr) when models were skipped. */
+int cli_load_manifest(const char *path, Manifest **ret);
+/* The names of models skipped for errors (they keep running as they are). */
+int manifest_skipped_names(const Manifest *m, char ***ret);
+
+/* What a view keeps of a status file: the fields it shows and decides on, a few hundred
+ * bytes instead of a whole ModelStatus (5 KiB, mostly the root path buffer), so that a
+ * thousand of them stay cheap. Strings are never NULL. */
+typedef struct StatusInfo {
+        ModelState state;
+        char *drv, *out, *last_line, *error;
+        unsigned long long started, finished; /* UNIX seconds */
+        unsigned long long done, expected;
+        unsigned attempts;
+} StatusInfo;
+
+typedef struct ModelView {
+        const char *name;
+        const Model *model;       /* NULL: removed from the manifest */
+        const ModelUnits *units;  /* NULL: none of its units is loaded */
+        StatusInfo *status;       /* NULL: no status file */
+        int status_error;         /* from status_read(), 0 when read */
+        const char *state;        /* pending, training, substituting, ready, serving, failed, removed */
+        UnitInfo *lead;           /* the unit the state comes from, or NULL */
+        bool retraining;          /* a retrain runs while the old model serves */
+        char *error;              /* what went wrong, or NULL */
+        char *served;             /* what RUNTIME/models/NAME resolves to, when looked up */
+        unsigned long long since; /* CLOCK_REALTIME µs of the last state change, 0 unknown */
+} ModelView;
+
+UnitInfo *model_unit(const ModelView *v, UnitKind k);
+/* Reads the status file of `name` below runtime_dir (through *scratch, reusable across
+ * calls) and derives state, lead and error. */
+int model_view_init(ModelView *v, const char *name, const Model *md, const ModelUnits *u, const char *runtime_dir,
+                    ModelStatus *scratch);
+/* Whether v->since needs the lead unit's StateChangeTimestamp: the status file stamps when
+ * a training started and ended, but not when a server started. */
+bool model_view_needs_unit_time(const ModelView *v);
+/* Sets v->since from the status file, else the lead unit's StateChangeTimestamp. */
+void model_view_update_since(ModelView *v);
+void model_view_done(ModelView *v);
+/* True when the status file says the manifest's derivation is what was published. */
+bool model_view_is_current(const ModelView *v);
+/* The status file names the same derivation as the manifest. */
+bool model_view_status_drv_is(const ModelView *v, const char *drv);
