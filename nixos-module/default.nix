@@ -383,12 +383,13 @@ in
       # deferred-builds.target come from the package.
       systemd.packages = [ cfg.package ];
 
-      # switch-to-configuration never restarts or stops generated units: a change of the
-      # manifest restarts this static unit instead, which retrains changed models and stops
-      # removed ones (docs/DESIGN.md, "Units").
+      # switch-to-configuration never restarts or stops generated units. This unit does
+      # it: it has exited by the time of a switch, so the switch starts it again when it
+      # starts multi-user.target, on every switch (restartTriggers would do nothing for a
+      # unit that is not active). It retrains changed models, stops removed ones and is
+      # idempotent (docs/DESIGN.md, "Units").
       systemd.services.deferred-builds-reconcile = {
         wantedBy = [ "multi-user.target" ];
-        restartTriggers = [ manifest.file ];
         overrideStrategy = "asDropin";
       };
 
