@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "failmem.h"
 #include "log.h"
 #include "model.h"
 #include "units.h"
@@ -104,6 +105,10 @@ bool model_view_status_drv_is(const ModelView *v, const char *drv) {
         return v->status && v->status_error == 0 && drv && streq(v->status->drv, drv);
 }
 
+bool model_view_build_failed(const ModelView *v) {
+        return v->model && v->failed && v->model->drv && streq(v->failed->drv, v->model->drv);
+}
+
 bool model_view_is_current(const ModelView *v) {
         return v->model && v->status && v->status->state == MODEL_STATE_READY &&
                model_view_status_drv_is(v, v->model->drv);
@@ -186,10 +191,15 @@ static int derive(ModelView *v) {
                 v->lead = unit_has_job(R, NULL) ? R : S;
                 return 0;
         }
-        /* No unit says anything: the status file of the last run does. */
+        /* No unit says anything: the status file of the last run does, or the failure memory
+         * (a switch's reset-failed, or a reboot, forgot the unit's failure). */
         if (st && st->state == MODEL_STATE_FAILED && model_view_status_drv_is(v, v->model->drv)) {
                 v->state = "failed";
                 return status_error(v) ? set_error(v, "%s", status_error(v)) : 0;
+        }
+        if (model_view_build_failed(v)) {
+                v->state = "failed";
+                return isempty(v->failed->error) ? 0 : set_error(v, "%s", v->failed->error);
         }
         v->state = model_view_is_current(v) ? "ready" : "pending";
         return 0;
@@ -229,8 +239,18 @@ static StatusInfo *status_info_new(const ModelStatus *st) {
 }
 
 int model_view_init(ModelView *v, const char *name, const Model *md, const ModelUnits *u, const char *runtime_dir,
-                    ModelStatus *scratch) {
+                    const char *state_dir, ModelStatus *scratch) {
         *v = (ModelView){ .name = name, .model = md, .units = u };
+
+        if (state_dir && md) {
+                int r = failmem_read(state_dir, name, scratch);
+                if (r >= 0 && scratch->state == MODEL_STATE_FAILED) {
+                        v->failed = status_info_new(scratch);
+                        if (!v->failed)
+                                return log_oom();
+                } else if (r == -ENOMEM)
+                        return log_oom();
+        }
 
         if (runtime_dir) {
                 int r = status_read(runtime_dir, name, scratch);
@@ -287,6 +307,7 @@ void model_view_update_since(ModelView *v) {
 
 void model_view_done(ModelView *v) {
         status_info_free(v->status);
+        status_info_free(v->failed);
         free(v->error);
         free(v->served);
         *v = (ModelView){ 0 };

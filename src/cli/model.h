@@ -31,6 +31,7 @@ typedef struct ModelView {
         const Model *model;       /* NULL: removed from the manifest */
         const ModelUnits *units;  /* NULL: none of its units is loaded */
         StatusInfo *status;       /* NULL: no status file */
+        StatusInfo *failed;       /* the remembered build failure (failmem.h), or NULL */
         int status_error;         /* from status_read(), 0 when read */
         const char *state;        /* pending, training, substituting, ready, serving, failed, removed */
         UnitInfo *lead;           /* the unit the state comes from, or NULL */
@@ -41,10 +42,11 @@ typedef struct ModelView {
 } ModelView;
 
 UnitInfo *model_unit(const ModelView *v, UnitKind k);
-/* Reads the status file of `name` below runtime_dir (through *scratch, reusable across
- * calls) and derives state, lead and error. */
+/* Reads the status file of `name` below runtime_dir and its remembered failure below
+ * state_dir (either may be NULL; through *scratch, reusable across calls) and derives state,
+ * lead and error. */
 int model_view_init(ModelView *v, const char *name, const Model *md, const ModelUnits *u, const char *runtime_dir,
-                    ModelStatus *scratch);
+                    const char *state_dir, ModelStatus *scratch);
 /* Whether v->since needs the lead unit's StateChangeTimestamp: the status file stamps when
  * a training started and ended, but not when a server started. */
 bool model_view_needs_unit_time(const ModelView *v);
@@ -53,5 +55,8 @@ void model_view_update_since(ModelView *v);
 void model_view_done(ModelView *v);
 /* True when the status file says the manifest's derivation is what was published. */
 bool model_view_is_current(const ModelView *v);
+/* A build of the manifest's derivation failed and nobody retried it since: it must not be
+ * built again until the manifest names another derivation or an operator retries. */
+bool model_view_build_failed(const ModelView *v);
 /* The status file names the same derivation as the manifest. */
 bool model_view_status_drv_is(const ModelView *v, const char *drv);

@@ -4,14 +4,17 @@
  * Why it exists: switch-to-configuration never restarts a generated unit whose drop-in
  * changed, nor stops one that disappeared, and a training pulled in by the default target
  * would hold boot in "starting" for hours. So the default target wants
- * deferred-builds-reconcile.service instead, which runs this once start-up finished and
- * on every manifest change:
+ * deferred-builds-reconcile.service instead, which runs this once start-up finished, and
+ * again on every switch (starting the active targets starts it, as it has exited). It is
+ * idempotent: run twice, the second run finds nothing to do.
  *
  *   served, and the manifest names another derivation  -> start the retrain unit (builds
  *                                                          while the old model serves,
  *                                                          then swaps it in)
  *   training another derivation than the manifest's   -> restart the realise unit
- *   realise failed for the manifest's derivation       -> leave it failed (no retry storm)
+ *   a build of the manifest's derivation failed        -> leave it failed (no retry storm);
+ *     (the failure memory, failmem.h: a switch's          only a new derivation or
+ *      reset-failed and a reboot forget unit failures)    deferred-builds realise retry
  *   anything else not running                          -> start the serve unit (its
  *                                                          Requires= starts the realise)
  *   units of a model no longer in the manifest         -> stop them, unpublish the model
@@ -32,6 +35,7 @@
 
 #include "bus.h"
 #include "cli.h"
+#include "previous.h"
 #include "log.h"
 #include "model.h"
 #include "published.h"
@@ -129,6 +133,7 @@ typedef struct Plan {
         BusCall *calls;
         size_t n_calls, alloc;
         size_t started, retrained, rebuilt, stopped, left_failed, unchanged;
+        const char *generation; /* the manifest's */
 } Plan;
 
 static void plan_done(Plan *p) {
@@ -185,7 +190,7 @@ static bool published_is(const char *runtime_dir, const Model *md) {
         return resolved && streq(resolved, md->out);
 }
 
-static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir) {
+static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir, const char *state_dir) {
         const Model *md = v->model;
         const char *name = md->name;
         const UnitInfo *R = model_unit(v, UNIT_REALISE), *S = model_unit(v, UNIT_SERVE),
@@ -210,7 +215,7 @@ static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir) {
                         p->unchanged++;
                         return 0;
                 }
-                if (st && st->state == MODEL_STATE_FAILED && same_drv) {
+                if ((st && st->state == MODEL_STATE_FAILED && same_drv) || model_view_build_failed(v)) {
                         say("leaving %s serving its previous model: retraining the same derivation failed before; "
                             "run deferred-builds realise %s to retry",
                             name, name);
@@ -238,7 +243,7 @@ static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir) {
         }
 
         if (unit_is_failed(R)) {
-                if (same_drv) {
+                if (same_drv || model_view_build_failed(v)) {
                         say("leaving %s failed: same derivation failed before; run deferred-builds realise %s to "
                             "retry",
                             name, name);
@@ -253,7 +258,7 @@ static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir) {
                 return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
         }
 
-        if (unit_is_active(R) && st && st->state == MODEL_STATE_FAILED && same_drv) {
+        if (unit_is_active(R) && ((st && st->state == MODEL_STATE_FAILED && same_drv) || model_view_build_failed(v))) {
                 /* A retrain of this derivation failed; the realised model is the previous one. */
                 say("leaving %s on its previous model: retraining the same derivation failed before; run "
                     "deferred-builds realise %s to retry",
@@ -274,6 +279,15 @@ static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir) {
                 return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
         }
 
+        /* The unit forgot the failure (reset-failed, a reboot); the failure memory did not. */
+        if (model_view_build_failed(v)) {
+                say("leaving %s failed: building the same derivation failed before; run deferred-builds realise "
+                    "%s to retry",
+                    name, name);
+                p->left_failed++;
+                return 0;
+        }
+
         if (unit_is_failed(S)) {
                 say("leaving %s failed: its server %s failed; see deferred-builds logs %s, run deferred-builds "
                     "restart %s to retry",
@@ -286,6 +300,18 @@ static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir) {
             unit_has_job(R, "start")) {
                 p->unchanged++; /* already on its way, or being restarted */
                 return 0;
+        }
+
+        /* After a reboot, the previous model serves while the manifest's trains: realise
+         * publishes it (previous.h), the retrain builds the new one and swaps it in. */
+        char previous[PATH_MAX];
+        if (runtime_dir && state_dir && previous_model(state_dir, runtime_dir, p->generation, md, previous) > 0) {
+                say("starting %s on its previous model, retraining it (drv changed)", name);
+                p->started++;
+                p->retrained++;
+                if ((r = plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace")) < 0)
+                        return r;
+                return plan_unit(p, "StartUnit", UNIT_RETRAIN, name, "replace");
         }
 
         say("starting %s", name);
@@ -396,7 +422,7 @@ static int run(void) {
         _cleanup_(unit_table_done) UnitTable units = { 0 };
         _cleanup_(plan_done) Plan plan = { 0 };
         _cleanup_strv_free_ char **skipped = NULL;
-        _cleanup_free_ char *runtime_dir = NULL;
+        _cleanup_free_ char *runtime_dir = NULL, *state_dir = NULL;
         int r;
 
         if (bus_connect(arg_scope, &bus) < 0)
@@ -423,6 +449,9 @@ static int run(void) {
         if (r < 0)
                 log_warning_errno(r, "Failed to determine the runtime directory (set XDG_RUNTIME_DIR or "
                                      "DEFERRED_BUILDS_RUNTIME_DIR): %m; deciding from unit states only.");
+        if (path_state_dir(arg_scope, &state_dir) < 0)
+                log_warning("Failed to determine the state directory (set HOME or DEFERRED_BUILDS_STATE_DIR); "
+                            "failed builds may be retried.");
 
         r = unit_table_load(bus, &units);
         if (r < 0)
@@ -451,12 +480,13 @@ static int run(void) {
         _cleanup_free_ ModelStatus *st = malloc(sizeof(ModelStatus));
         if (!st)
                 return log_oom();
+        plan.generation = m->generation;
         for (size_t i = 0; i < m->n_models; i++) {
                 ModelView v;
                 const Model *md = &m->models[i];
-                r = model_view_init(&v, md->name, md, unit_table_find(&units, md->name), runtime_dir, st);
+                r = model_view_init(&v, md->name, md, unit_table_find(&units, md->name), runtime_dir, state_dir, st);
                 if (r >= 0)
-                        r = plan_model(&plan, &v, runtime_dir);
+                        r = plan_model(&plan, &v, runtime_dir, state_dir);
                 model_view_done(&v);
                 if (r < 0)
                         return r;

@@ -194,7 +194,7 @@ static int run(char **names) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(unit_table_done) UnitTable units = { 0 };
         _cleanup_strv_free_ char **skipped = NULL;
-        _cleanup_free_ char *runtime_dir = NULL;
+        _cleanup_free_ char *runtime_dir = NULL, *state_dir = NULL;
         _cleanup_free_ ModelView *views = NULL;
         _cleanup_free_ ModelStatus *scratch = NULL;
         _cleanup_free_ UnitInfo **leads = NULL;
@@ -215,6 +215,9 @@ static int run(char **names) {
                 log_warning_errno(r, "Failed to determine the runtime directory (set XDG_RUNTIME_DIR or "
                                      "DEFERRED_BUILDS_RUNTIME_DIR): %m; showing unit states only.");
 
+        if (path_state_dir(arg_scope, &state_dir) < 0)
+                state_dir = NULL; /* no failure memory to show */
+
         if (bus_connect(arg_scope, &bus) < 0)
                 return CLI_EXIT_UNAVAILABLE;
         r = unit_table_load(bus, &units);
@@ -231,7 +234,7 @@ static int run(char **names) {
                 if (!name_wanted(names, md->name))
                         continue;
                 r = model_view_init(&views[n_views], md->name, md, unit_table_find(&units, md->name), runtime_dir,
-                                    scratch);
+                                    state_dir, scratch);
                 n_views++;
         }
         /* Models no longer in the manifest, while any of their units still runs or failed. */
@@ -243,7 +246,7 @@ static int run(char **names) {
                 for (UnitKind k = 0; k < _UNIT_KIND_MAX; k++)
                         alive = alive || !unit_is_inactive(mu->unit[k]);
                 if (alive) {
-                        r = model_view_init(&views[n_views], mu->name, NULL, mu, runtime_dir, scratch);
+                        r = model_view_init(&views[n_views], mu->name, NULL, mu, runtime_dir, NULL, scratch);
                         n_views++;
                 }
         }

@@ -8,6 +8,12 @@
 /* Below the state dir: STATE/roots/GEN/NAME, the GC roots, and the lock prune holds. */
 #define ROOTS_SUBDIR "roots"
 #define ROOTS_LOCK_NAME ".lock"
+/* Below the state dir: STATE/failed/NAME, the status of a build that failed, kept across
+ * reboots and `systemctl reset-failed` until the model builds or an operator retries. */
+#define FAILED_SUBDIR "failed"
+/* Below the state dir: STATE/served/NAME -> STATE/roots/GEN/NAME, the GC root last
+ * published for NAME, which serves again after a reboot while a newer model trains. */
+#define SERVED_SUBDIR "served"
 /* Below the runtime dir: RUNTIME/models/NAME, the links the servers read, and
  * RUNTIME/status/NAME, each model's status file. */
 #define PUBLISHED_SUBDIR "models"

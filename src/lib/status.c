@@ -116,15 +116,14 @@ static int status_format(const ModelStatus *st, char **ret, size_t *ret_len) {
         return 0;
 }
 
-int status_write(const char *runtime_dir, const ModelStatus *st) {
+int status_write_in(const char *dir, const ModelStatus *st) {
         char model[sizeof st->model];
         snprintf(model, sizeof model, "%.*s", (int) strnlen(st->model, sizeof st->model - 1), st->model);
         if (!model_name_is_valid(model))
                 return -EINVAL;
 
-        _cleanup_free_ char *dir = strjoin(runtime_dir, "/" STATUS_SUBDIR);
-        _cleanup_free_ char *path = strjoin(runtime_dir, "/" STATUS_SUBDIR "/", model);
-        if (!dir || !path)
+        _cleanup_free_ char *path = strjoin(dir, "/", model);
+        if (!path)
                 return -ENOMEM;
         int r = mkdir_p(dir, 0755);
         if (r < 0)
@@ -136,6 +135,13 @@ int status_write(const char *runtime_dir, const ModelStatus *st) {
         if (r < 0)
                 return r;
         return write_file_atomic(path, text, len, 0644, 0);
+}
+
+int status_write(const char *runtime_dir, const ModelStatus *st) {
+        _cleanup_free_ char *dir = strjoin(runtime_dir, "/" STATUS_SUBDIR);
+        if (!dir)
+                return -ENOMEM;
+        return status_write_in(dir, st);
 }
 
 enum {
@@ -292,10 +298,19 @@ int status_parse(const char *text, size_t size, ModelStatus *st) {
 }
 
 int status_read(const char *runtime_dir, const char *model, ModelStatus *st) {
+        _cleanup_free_ char *dir = strjoin(runtime_dir, "/" STATUS_SUBDIR);
+        if (!dir) {
+                *st = (ModelStatus){ .state = MODEL_STATE_UNKNOWN };
+                return -ENOMEM;
+        }
+        return status_read_in(dir, model, st);
+}
+
+int status_read_in(const char *dir, const char *model, ModelStatus *st) {
         *st = (ModelStatus){ .state = MODEL_STATE_UNKNOWN };
         if (!model_name_is_valid(model))
                 return -EINVAL;
-        _cleanup_free_ char *path = strjoin(runtime_dir, "/" STATUS_SUBDIR "/", model);
+        _cleanup_free_ char *path = strjoin(dir, "/", model);
         if (!path)
                 return -ENOMEM;
         _cleanup_free_ char *text = NULL;

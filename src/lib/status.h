@@ -43,5 +43,8 @@ int status_write(const char *runtime_dir, const ModelStatus *st);
 /* Reads it. -ENOENT when absent; -EBADMSG when it is not a status file (st is then zeroed
  * with state UNKNOWN and error saying so). Unknown keys are ignored. */
 int status_read(const char *runtime_dir, const char *model, ModelStatus *st);
+/* The same, for a status file DIR/NAME in another folder (the failure memory). */
+int status_write_in(const char *dir, const ModelStatus *st);
+int status_read_in(const char *dir, const char *model, ModelStatus *st);
 /* Parses status text (for tests and the reader). */
 int status_parse(const char *text, size_t size, ModelStatus *st);

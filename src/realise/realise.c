@@ -27,6 +27,8 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "failmem.h"
+#include "previous.h"
 #include "realise.h"
 #include "util.h"
 #include "validate.h"
@@ -64,6 +66,14 @@ static int fail(Context *c, int status, const char *fmt, ...) {
         status_set(c->st.error, sizeof c->st.error, text);
         if (c->runtime_dir)
                 report_status(c);
+        /* The unit's failed state does not last: remember what failed, so that nothing but a
+         * new derivation or an operator builds it again. */
+        if (status == EXIT_BUILD_FAILED && c->state_dir) {
+                int r = failmem_remember(c->state_dir, &c->st);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to remember the failure of model %s below %s: %m",
+                                          c->model_name, c->state_dir);
+        }
         report_notify("failed %s: %.200s", c->model_name, text);
         report_event(c, LOG_ERR, "%s", text);
         return status;
@@ -479,6 +489,12 @@ static int publish(Context *c, const NixRun *run) {
                 return fail(c, r == -EISDIR ? EXIT_ROOT_OCCUPIED : EXIT_GENERIC, "cannot publish model %s at %s: %s",
                             md->name, c->published, strerror(-r));
 
+        r = failmem_forget(c->state_dir, md->name);
+        if (r < 0)
+                log_warning_errno(r, "Failed to forget an earlier failure of model %s: %m", md->name);
+        r = previous_remember(c->state_dir, md->name, c->root);
+        if (r < 0)
+                log_warning_errno(r, "Failed to record %s as the model last published for %s: %m", c->root, md->name);
         c->st.state = MODEL_STATE_READY;
         c->st.finished = (unsigned long long) time(NULL);
         c->st.done = run->progress.done;
@@ -515,6 +531,8 @@ int realise_run(Context *c) {
                 return log_oom();
 
         init_status(c);
+        if (!c->swap && (r = serve_previous(c)) != 0)
+                return r > 0 ? 0 : r;
         if ((r = check_drv(c)) != 0 || (r = check_paths(c)) != 0 || (r = find_nix_store(c)) != 0)
                 return r;
         if ((r = realise_with_retries(c, &run)) != 0)

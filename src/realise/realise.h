@@ -3,6 +3,7 @@
  *
  *   main.c     arguments, exit status
  *   realise.c  the decisions: manifest, checks, retries, GC root, publishing
+ *   fallback.c after a reboot, the previous model while the manifest's trains
  *   nixrun.c   running nix-store: fork/exec, reading its output, signals
  *   report.c   what others see: status file, sd_notify STATUS=, journal (src/lib/sdproto.c) */
 #pragma once
@@ -56,6 +57,11 @@ void context_done(Context *c);
 
 /* realise.c */
 int realise_run(Context *c);
+
+/* fallback.c */
+/* Publishes the previous model when previous.h says it should serve: 1 when it did (the
+ * run is done), 0 when not (build as usual), -ENOMEM. */
+int serve_previous(Context *c);
 
 /* nixrun.c */
 typedef struct NixRun {

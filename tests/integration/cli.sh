@@ -143,12 +143,16 @@ runo "$DB" realise --wait alpha
 is "$rc" 0 "realise --wait alpha exits 0"
 like "$out" "deferred-realise@alpha.service finished" "realise --wait: reports the result"
 like "$out" "model alpha is ready: $OUT_ALPHA" "realise --wait: names the output"
+like "$out" "deferred-serve@alpha.service started: model alpha is served" "realise --wait: ends with the model served"
 runo "$DB" status --json alpha
 is "$(printf '%s' "$out" | json 'print(d[0]["state"], d[0]["out"], d[0]["units"]["realise"])')" \
-        "ready $OUT_ALPHA active/exited" "status: alpha is ready (trained, not served)"
+        "serving $OUT_ALPHA active/exited" "status: alpha is served after a realise by hand"
+systemctl --user stop deferred-serve@alpha.service
 runo "$DB" realise alpha
 is "$rc" 0 "realise of a realised model exits 0"
-like "$out" "already realised: model alpha is ready" "and says there is nothing to do"
+like "$out" "already realised: model alpha is ready" "and says there is nothing to build"
+like "$out" "Queued deferred-serve@alpha.service;" "and queues only its server"
+ok "which serves it again" wait_for 10 is_active deferred-serve@alpha.service active
 
 runo "$DB" realise --wait broken
 is "$rc" 1 "realise --wait of a failing model exits 1"
@@ -170,7 +174,7 @@ is "$rc" 66 "realise of an unknown model exits 66"
 diag "reconcile starts the servers; status shows serving"
 runo "$DB" reconcile
 is "$rc" 0 "reconcile exits 0"
-like "$out" "^starting alpha$" "reconcile starts alpha's server"
+unlike "$out" "^starting alpha$" "reconcile leaves alpha, served since its realise by hand, alone"
 like "$out" "^leaving broken failed: same derivation failed before" "reconcile leaves broken failed"
 ok "alpha is served" wait_for 20 is_active deferred-serve@alpha.service active
 runo "$DB" status --json alpha

@@ -55,3 +55,20 @@ main_uid() {
         [ -n "$pid" ] && [ "$pid" != 0 ] || return 1
         booted_sh awk '/^Uid:/ { print $2 }' "/proc/$pid/status"
 }
+
+# poll_start PORT: a client in the container asking every 100 ms (at most 10 minutes),
+# one line per request: the model id, or FAIL.
+poll_start() {
+        booted_sh systemd-run --quiet --unit=dbx-test-poll --property=Type=exec sh -c "
+                for i in \$(seq 1 6000); do
+                        id=\$(curl -fsS --max-time 1 'http://127.0.0.1:$1/predict?x=1' 2>/dev/null | sed -n 's/.*\"model\": *\"\\([^\"]*\\)\".*/\\1/p')
+                        echo \${id:-FAIL} >>/run/dbx-test-poll.log
+                        sleep 0.1
+                done"
+}
+poll_stop() {
+        booted_sh systemctl stop dbx-test-poll.service
+        booted_sh cat /run/dbx-test-poll.log
+}
+# The answers with repeats folded: "A FAIL B" for A...A FAIL FAIL B...B.
+runs() { uniq | tr '\n' ' ' | sed 's/ $//'; }
