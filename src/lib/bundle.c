@@ -7,6 +7,7 @@
  * with zeros to a multiple of 8 (Nix's serialise.hh). A .drv's NAR is the archive of one
  * regular file: "nix-archive-1" "(" "type" "regular" "contents" BYTES ")". */
 #include <limits.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -180,7 +181,7 @@ int bundle_stream_check(const char *data, size_t len, size_t *n_paths, char *las
                 return -EBADMSG;
         *n_paths = n;
         if (last_path)
-                strcpy(last_path, path);
+                snprintf(last_path, PATH_MAX, "%s", path);
         return 0;
 }
 

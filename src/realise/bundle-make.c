@@ -97,7 +97,7 @@ static int walk_drv(Walk *w, const char *drv, unsigned depth) {
                                                          "version of deferred-builds can read.",
                                                       drv);
         for (size_t i = 0; i < n_refs; i++) {
-                const char *kept;
+                const char *kept = NULL;
                 r = walk_see(w, refs[i], &kept);
                 if (r < 0)
                         return log_oom();
@@ -158,7 +158,7 @@ static int write_stream(Walk *w, int dir_fd) {
 
 int bundle_make_run(const char *drv, const char *out_dir) {
         Walk w = { 0 };
-        const char *kept;
+        const char *kept = NULL;
         int r;
 
         if (!drv_path_is_valid(drv)) {
@@ -172,7 +172,7 @@ int bundle_make_run(const char *drv, const char *out_dir) {
                 return log_error_errno(-errno, "Failed to open %s: %m", out_dir), EXIT_GENERIC;
 
         r = walk_see(&w, drv, &kept);
-        if (r >= 0)
+        if (r > 0)
                 r = walk_drv(&w, kept, 0);
         if (r >= 0 && bundle_stream_finish(&w.stream) < 0)
                 r = log_oom();
