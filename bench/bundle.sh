@@ -79,7 +79,8 @@ fi
 # Inside: an empty /nix, a daemon of its own, the manifest's closure (no .drv), then the import.
 W=$BUNDLE_BENCH_INNER
 unset NIX_REMOTE
-nix-daemon >/dev/null 2>&1 &
+NIX_CONFIG="substituters =
+build-users-group =" nix-daemon >/dev/null 2>&1 &
 pid=$!
 trap 'kill $pid; wait $pid 2>/dev/null' EXIT
 export NIX_REMOTE=daemon

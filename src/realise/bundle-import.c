@@ -137,6 +137,20 @@ close_pipes:
         return r;
 }
 
+int drv_is_valid(const char *nix_store, const char *drv) {
+        /* --print-invalid: exit 0 either way, the path printed when invalid; any other
+         * exit is a failure to ask (the daemon is down), not an answer. */
+        char *argv[] = { (char *) nix_store, (char *) "--check-validity", (char *) "--print-invalid", (char *) drv,
+                         NULL };
+        Buf out = { 0 };
+        int r = run_piped(argv, NULL, 0, -1, &out, 65536);
+        bool invalid = out.len > 0;
+        buf_done(&out);
+        if (r != 0)
+                return r < 0 ? r : -EIO;
+        return !invalid;
+}
+
 /* An absolute program path from the environment variable, else the first candidate that
  * is executable. NULL when there is none. */
 static const char *find_program(const char *env, const char *const *candidates) {
@@ -274,13 +288,15 @@ int bundle_import_run(Context *c) {
                 return log_oom();
         if (root_drv(c, c->md->drv) < 0)
                 return EXIT_GENERIC;
-        if (stat(c->md->drv, &st) >= 0) {
-                log_debug("Derivation %s of model %s is in the store: nothing to import.", c->md->drv, c->md->name);
-                return EXIT_OK;
-        }
 
         const char *nix_store = find_program("DEFERRED_BUILDS_NIX_STORE", nix_stores);
         const char *xz = find_program("DEFERRED_BUILDS_XZ", xzs);
+        /* The file may exist unregistered (a store shared with a VM, a half-finished
+         * deletion): ask the store, unless the file is not even there. */
+        if (nix_store && stat(c->md->drv, &st) >= 0 && drv_is_valid(nix_store, c->md->drv) > 0) {
+                log_debug("Derivation %s of model %s is in the store: nothing to import.", c->md->drv, c->md->name);
+                return EXIT_OK;
+        }
         if (!nix_store || !xz) {
                 log_error("Cannot import bundle %s of model %s: %s not found (set %s).", c->md->bundle, c->md->name,
                           nix_store ? "xz" : "nix-store", nix_store ? "DEFERRED_BUILDS_XZ" : "DEFERRED_BUILDS_NIX_STORE");
@@ -290,7 +306,7 @@ int bundle_import_run(Context *c) {
         size_t n = 0;
         if (import_stream(c, nix_store, xz, &n) < 0)
                 return EXIT_GENERIC;
-        if (stat(c->md->drv, &st) < 0) {
+        if (drv_is_valid(nix_store, c->md->drv) <= 0) {
                 log_error("Imported bundle %s, but derivation %s of model %s is still not in the store.", c->md->bundle,
                           c->md->drv, c->md->name);
                 return EXIT_GENERIC;

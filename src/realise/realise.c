@@ -235,9 +235,13 @@ static int fail_no_drv(Context *c) {
                     c->md->drv, c->md->name, c->md->drv);
 }
 
+/* After a failed nix-store run: whether the .drv is not (or no longer) valid. Its file
+ * may exist unregistered (a store shared with a VM), so the store is asked. */
 static bool drv_missing(const Context *c) {
         struct stat st;
-        return stat(c->md->drv, &st) < 0 && errno == ENOENT;
+        if (stat(c->md->drv, &st) < 0)
+                return errno == ENOENT;
+        return drv_is_valid(c->nix_store, c->md->drv) == 0;
 }
 
 static int check_drv(Context *c) {

@@ -81,6 +81,10 @@ int bundle_import_run(Context *c);
  * that killed it, or -errno when it could not be run. */
 int run_piped(char *const *argv, const char *in, size_t in_len, int out_fd, struct Buf *out, size_t out_max);
 
+/* 1 when nix-store says drv is valid, 0 when it says it is not, -errno when it could not
+ * tell (not run, the daemon unreachable). */
+int drv_is_valid(const char *nix_store, const char *drv);
+
 /* bundle-make.c */
 /* `deferred-realise make-bundle DRV OUT` (the builder of nixos-module/bundle.nix).
  * Returns an exit status. */

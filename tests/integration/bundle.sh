@@ -142,7 +142,10 @@ drv_of() { sed -n 's/^drv = //p' "$1"; }
 out_of() { sed -n 's/^out = //p' "$1"; }
 
 ok "the second store is empty" test ! -e /nix/store
+# No build users: they are shared with the host's daemon, which kills whatever runs as a
+# build user it hands out (another store's build, or this one's).
 NIX_CONFIG="substituters =
+build-users-group =
 trusted-public-keys = $(cat "$T/keys/pk")
 experimental-features = nix-command" nix-daemon >"$T/daemon2.log" 2>&1 &
 DAEMON_PID=$!
@@ -221,7 +224,8 @@ GC_PID=""
 gcs=$(wc -l <"$T/gc-loop.log")
 ok "C: the collector ran over and over during the training ($gcs runs)" test "$gcs" -ge 3
 is "$IMPORT_RC" 0 "C: the import succeeded while the collector ran" "$(cat "$T/last-import.log")"
-is "$RC" 0 "C: so did the training, on the first attempt" "$(cat "$T/last-realise.log")"
+is "$RC" 0 "C: so did the training, on the first attempt"
+[ "$RC" = 0 ] || diag "$(cat "$T/last-realise.log")"
 G3=$T/state/roots/$(gen_of "$M3")
 like "$(cat "$G3/m" 2>&1)" "^weights v3" "C: generation 3's output is complete"
 nix-store --gc >/dev/null 2>&1
