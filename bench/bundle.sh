@@ -4,7 +4,8 @@
 # (deferred-realise make-bundle, as the bundle's builder runs it), its size, the size of
 # the uncompressed `nix-store --export` stream, and the time `deferred-realise import` takes
 # to put every .drv into an empty second store through its own nix-daemon (a private mount
-# namespace, as tests/integration/bundle.sh makes one), median of BENCH_RUNS (default 5).
+# namespace, as tests/integration/bundle.sh makes one), next to the bare
+# `xz -dc | nix-store --import` it wraps; medians of BENCH_RUNS (default 5).
 #
 # Prints "KEY VALUE" lines; with $BENCH_RESULTS set (bench/run.sh) it records them there
 # too. Needs root and a nix-daemon answering on the shared store.
@@ -64,15 +65,21 @@ if [ -z "${BUNDLE_BENCH_INNER:-}" ]; then
         out closure_paths "$(nix-store -qR "$manifest" | wc -l)"
         out closure_drvs "$(nix-store -qR "$manifest" | grep -c '\.drv$')"
         echo "$manifest" >"$W/manifest.path"
+        # Interleaved: deferred-realise import, and the bare `xz -dc | nix-store --import`
+        # it wraps (the baseline: what the checks and the root cost on top).
+        echo "$W/b/drvs.xz" >"$W/stream.path"
         for i in $(seq "$RUNS"); do
-                mkdir -p "$W/store$i/nix"
-                # shellcheck disable=SC2016 # the inner shell's
-                unshare --mount --propagation private sh -c 'mount --bind "$1" /nix && shift && exec "$@"' sh \
-                        "$W/store$i/nix" env BUNDLE_BENCH_INNER="$W" BENCH_RESULTS= "$0" "$ABS_BUILD" >>"$W/import.ms" ||
-                        exit 1
-                rm -rf "$W/store$i"
+                for mode in ours bare; do
+                        mkdir -p "$W/store/nix"
+                        # shellcheck disable=SC2016 # the inner shell's
+                        unshare --mount --propagation private sh -c 'mount --bind "$1" /nix && shift && exec "$@"' sh \
+                                "$W/store/nix" env BUNDLE_BENCH_INNER="$W" BUNDLE_BENCH_MODE=$mode BENCH_RESULTS= \
+                                "$0" "$ABS_BUILD" >>"$W/import-$mode.ms" || exit 1
+                        rm -rf "$W/store"
+                done
         done
-        out import_ms "$(median <"$W/import.ms")"
+        out import_ms "$(median <"$W/import-ours.ms")"
+        out import_bare_ms "$(median <"$W/import-bare.ms")"
         exit 0
 fi
 
@@ -90,8 +97,12 @@ for _ in $(seq 100); do
 done
 nix-store --import <"$W/closure.export" >/dev/null || exit 1
 t=$EPOCHREALTIME
-DEFERRED_BUILDS_SCOPE=user DEFERRED_BUILDS_STATE_DIR=$W/state DEFERRED_BUILDS_RUNTIME_DIR=$W/run \
-        DEFERRED_BUILDS_MANIFEST=$(cat "$W/manifest.path") "$REALISE" import m >/dev/null 2>"$W/import.log" || exit 1
+if [ "$BUNDLE_BENCH_MODE" = bare ]; then
+        xz -dc "$(cat "$W/stream.path")" | nix-store --import >/dev/null || exit 1
+else
+        DEFERRED_BUILDS_SCOPE=user DEFERRED_BUILDS_STATE_DIR=$W/state DEFERRED_BUILDS_RUNTIME_DIR=$W/run \
+                DEFERRED_BUILDS_MANIFEST=$(cat "$W/manifest.path") "$REALISE" import m >/dev/null 2>"$W/import.log" || exit 1
+fi
 ms_since "$t"
 echo
 drv=$(sed -n 's/^drv = //p' "$(cat "$W/manifest.path")")

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bundle.h"
+#include "sha256.h"
 #include "util.h"
 #include "validate.h"
 
@@ -146,6 +147,41 @@ static bool get_path(Reader *r, char buf[static PATH_MAX]) {
         return store_path_is_valid(buf);
 }
 
+/* Nix's base-32 of a 20-byte hash (libutil/hash.cc printHash32): 32 characters, the last
+ * bits first. */
+static void base32_20(const uint8_t h[static 20], char out[static 33]) {
+        static const char chars[] = "0123456789abcdfghijklmnpqrsvwxyz";
+        for (int n = 31, k = 0; n >= 0; n--, k++) {
+                unsigned b = (unsigned) n * 5, i = b / 8, j = b % 8;
+                unsigned c = (unsigned) (h[i] >> j) | (i >= 19 ? 0 : (unsigned) h[i + 1] << (8 - j));
+                out[k] = chars[c & 0x1f];
+        }
+        out[32] = 0;
+}
+
+/* The store path Nix gives a text file (a .drv is one) with these contents, references
+ * (fed to `outer` already, as ":REF" each, after "text") and name: makeTextPath(), i.e.
+ * SHA-256 of "text:REFS...:sha256:HEX:STORE:NAME", folded to 20 bytes, in base 32. */
+static void text_path_finish(Sha256 *outer, const uint8_t inner[static SHA256_SIZE], const char *name,
+                             char out[static PATH_MAX]) {
+        char hex[2 * SHA256_SIZE + 1];
+        for (int i = 0; i < SHA256_SIZE; i++)
+                snprintf(hex + 2 * i, 3, "%02x", inner[i]);
+        sha256_update(outer, ":sha256:", 8);
+        sha256_update(outer, hex, 2 * SHA256_SIZE);
+        sha256_update(outer, ":", 1);
+        sha256_update(outer, store_dir(), strlen(store_dir()));
+        sha256_update(outer, ":", 1);
+        sha256_update(outer, name, strlen(name));
+        uint8_t h[SHA256_SIZE], folded[20] = { 0 };
+        sha256_final(outer, h);
+        for (int i = 0; i < SHA256_SIZE; i++)
+                folded[i % 20] ^= h[i];
+        char b32[33];
+        base32_20(folded, b32);
+        snprintf(out, PATH_MAX, "%s/%s-%s", store_dir(), b32, name);
+}
+
 int bundle_stream_check(const char *data, size_t len, size_t *n_paths, char *last_path) {
         static const char *const head[] = { "nix-archive-1", "(", "type", "regular", "contents" };
         Reader r = { data, data + len };
@@ -168,10 +204,26 @@ int bundle_stream_check(const char *data, size_t len, size_t *n_paths, char *las
                 if (!get_bytes(&r, len, &content, &clen) || !expect_str(&r, ")") || !get_u64(&r, &magic) ||
                     magic != EXPORT_MAGIC || !get_path(&r, path) || !drv_path_is_valid(path) || !get_u64(&r, &n_refs))
                         return -EBADMSG;
-                char ref[PATH_MAX];
-                for (uint64_t i = 0; i < n_refs; i++)
-                        if (!get_path(&r, ref))
+                /* The path must be the one its contents and references name: then
+                 * importing it (as root) adds nothing `nix-instantiate` could not. */
+                uint8_t inner[SHA256_SIZE];
+                sha256(content, clen, inner);
+                Sha256 outer;
+                sha256_init(&outer);
+                sha256_update(&outer, "text", 4);
+                char ref[PATH_MAX], prev[PATH_MAX] = "";
+                for (uint64_t i = 0; i < n_refs; i++) {
+                        /* A set, sorted, as Nix writes and hashes it. */
+                        if (!get_path(&r, ref) || (i > 0 && strcmp(prev, ref) >= 0))
                                 return -EBADMSG;
+                        sha256_update(&outer, ":", 1);
+                        sha256_update(&outer, ref, strlen(ref));
+                        memcpy(prev, ref, sizeof prev);
+                }
+                char want[PATH_MAX];
+                text_path_finish(&outer, inner, path + strlen(store_dir()) + 1 + 33, want);
+                if (!streq(want, path))
+                        return -EBADMSG;
                 /* No deriver (a .drv has none), no signature. */
                 if (!expect_str(&r, "") || !get_u64(&r, &sig) || sig != 0)
                         return -EBADMSG;

@@ -43,9 +43,10 @@ int bundle_stream_add(Buf *b, const char *path, const char *content, size_t len,
 /* Ends the stream. Returns 0 or -ENOMEM. */
 int bundle_stream_finish(Buf *b);
 
-/* Checks a decompressed stream before it is imported: every entry is a valid .drv store
- * path holding one regular, non-executable file, whose references are store paths, and
- * the stream ends where it should. *n_paths gets the number of entries and, when
+/* Checks a decompressed stream before it is imported: every entry is a .drv holding one
+ * regular, non-executable file, with sorted store paths as references, at the very store
+ * path Nix gives a text file with those contents and references (so no entry can claim a
+ * path it does not own), and the stream ends where it should. *n_paths gets the number of entries and, when
  * last_path is not NULL, the last entry's path (the root .drv: references come first) is
  * copied into it (at least PATH_MAX bytes). Returns 0 or -EBADMSG. */
 int bundle_stream_check(const char *data, size_t len, size_t *n_paths, char *last_path);
