@@ -32,8 +32,9 @@ static void help(FILE *f) {
                 "  -h, --help            show this help\n"
                 "\n"
                 "Exit status: 0 ready, 64 usage, 65 build failed, 66 model not in manifest, 69 .drv\n"
-                "missing from the store, 73 GC root path occupied, 75 nix-daemon unavailable after\n"
-                "retries, 1 other failure.\n");
+                "missing from the store (no bundle, no substituter has it), 73 GC root path occupied,\n"
+                "75 nix-daemon unavailable after retries or the .drv to be imported again, 1 other\n"
+                "failure.\n");
 }
 
 static int parse_argv(int argc, char *argv[], Context *c, const char **verb_ret, const char **extra_ret) {
