@@ -191,8 +191,9 @@ pkgs.testers.runNixOSTest {
         machine.fail(f"nix-store --check-validity {ALPHA1_OUT}")
         machine.fail(f"curl -sf {URL}")
         machine.succeed(f"nix-store --check-validity {ALPHA1_DRV}")
-        machine.succeed(
-            "journalctl -u deferred-realise@alpha.service | grep -q 'Imported the 2 derivations of model alpha'"
+        machine.wait_until_succeeds(
+            "journalctl -u deferred-realise@alpha.service | grep -q 'Imported the 2 derivations of model alpha'",
+            timeout=30,
         )
         machine.log(f"switch returned after {secs:.1f}s while alpha trains")
 
