@@ -48,6 +48,10 @@ let
 in
 (import $TOP/nixos-module/manifest.nix {
   generation = "demo";
+  bundle = import $TOP/nixos-module/bundle.nix {
+    helper = builtins.path { path = $ABS_BUILD/deferred-realise; name = "deferred-realise"; };
+    xz = "/usr/bin/xz";
+  };
   models.iris = {
     drv = model;
     serve.exec = "$ABS_BUILD/examples/dbx-serve";
@@ -61,7 +65,7 @@ EOF
                 { cat "$HARNESS_TMP/nix-build.log" >&2; return 1; }
         echo "manifest: $manifest"
         sed 's/^/    /' "$manifest"
-        echo "Its closure holds the model's .drv but not the model:"
+        echo "Its closure holds the model's derivation bundle and training data, no .drv and not the model:"
         nix-store -qR "$manifest" | sed 's/^/    /'
 
         step "Deploying: the manifest goes live and the manager (re)loads"

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 #
 # NixOS module for deferred-builds: declare ML models as Nix derivations; the system closure
-# carries only each model's .drv, and systemd trains ("realises") the models in the
-# background after a switch or boot, then serves them. `nixos-rebuild switch` never trains.
+# carries no model and no .drv (each model's derivations travel compressed in a bundle,
+# ./bundle.nix), and systemd trains ("realises") the models in the background after a
+# switch or boot, then serves them. `nixos-rebuild switch` never trains.
 # Usage: docs/nixos.md. Manifest logic and its validation: ./manifest.nix (pure, tested with
 # Debian's Nix in tests/nix/).
 {
@@ -160,9 +161,9 @@ let
           type = types.package;
           example = literalExpression "pkgs.callPackage ./models/llm.nix { }";
           description = ''
-            The derivation that trains the model. Only its `.drv` (with the `.drv`s and
-            sources it needs) goes into the system closure; the system units build it after
-            the switch. Name it by `$DEFERRED_MODEL_PATH` in the serve program, never by
+            The derivation that trains the model. Only its derivation bundle (its `.drv`s,
+            compressed, and the sources they need) goes into the system closure; the system
+            units build it after the switch. Name it by `$DEFERRED_MODEL_PATH` in the serve program, never by
             interpolating it (`"''${model}/weights"` in {option}`serve.command` would make
             `nixos-rebuild` train it, and is rejected).
           '';
@@ -255,6 +256,16 @@ let
     optionPrefix = "${opt}.models";
     drvOption = "model";
     inherit (pkgs) writeText;
+    bundle = if cfg.bundleDerivations then bundle else null;
+  };
+
+  # Each model's .drv closure, compressed, with its sources (./bundle.nix): what lets a
+  # model be trained after a closure-only deploy or a GC while the system closure holds no
+  # .drv. Built on the build platform; it builds nothing of the model.
+  bundle = import ./bundle.nix {
+    helper = "${cfg.package}/libexec/deferred-builds/deferred-realise";
+    xz = "${pkgs.buildPackages.xz}/bin/xz";
+    system = pkgs.stdenv.buildPlatform.system;
   };
 
   # Per-model settings the daemon only accepts from a trusted user (untrusted clients may set
@@ -269,9 +280,25 @@ let
 
   realiseUnit = {
     environment.DEFERRED_BUILDS_NIX_STORE = "${config.nix.package}/bin/nix-store";
+    # What `deferred-realise import` decompresses a bundle with.
+    environment.DEFERRED_BUILDS_XZ = "${pkgs.xz}/bin/xz";
     restartIfChanged = false;
     overrideStrategy = "asDropin";
   };
+
+  # system.forbiddenDependenciesRegexes is checked against the system closure, which now
+  # carries each model's bundle and the sources its training needs. The sources are only
+  # known once the bundles are built; their names are checked here.
+  forbidden = config.system.forbiddenDependenciesRegexes or [ ];
+  forbiddenWarnings = lib.optional (cfg.bundleDerivations && forbidden != [ ] && cfg.models != { }) (
+    let
+      bundleNames = mapAttrsToList (_: m: "${m.model.name}-bundle") cfg.models;
+      matching = lib.filter (n: lib.any (re: builtins.match ".*(${re}).*" n != null) forbidden) bundleNames;
+    in
+    "${opt}: system.forbiddenDependenciesRegexes is set, and the system closure carries the derivation bundle of each model and the sources its training needs (data, scripts, patches: listed in each bundle's `sources` file once built); the system build fails if a regex matches one of them${
+      lib.optionalString (matching != [ ]) ", and it matches the bundle ${lib.concatStringsSep ", " matching}"
+    }. Rename the source, fetch it instead of copying a path, or set ${opt}.bundleDerivations = false and keep the derivations in a binary cache."
+  );
 
   activate = "${cfg.package}/libexec/deferred-builds/deferred-builds-activate";
   cli = "${cfg.package}/bin/deferred-builds";
@@ -329,6 +356,22 @@ in
       };
     } // serveResourceOptions false;
 
+    bundleDerivations = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Whether the system closure carries each model's derivation bundle: its `.drv`
+        closure, compressed, and the sources its training needs (data copied in as a path,
+        scripts). The realise unit imports the `.drv`s from it (as root) when they are not
+        in the store, after a closure-only deploy, a rollback or a garbage collection.
+
+        `false`: the system closure holds neither, and a missing `.drv` must come from a
+        binary cache that holds it (`nix copy --derivation`); the model cannot be trained
+        otherwise. Either way the system closure holds no `.drv`, so VM tests, images and
+        {option}`system.forbiddenDependenciesRegexes` work while models are untrained.
+      '';
+    };
+
     trustRealiseUser = mkOption {
       type = types.bool;
       default = needsTrust;
@@ -348,15 +391,25 @@ in
 
   config = mkIf cfg.enable (mkMerge [
     {
-      assertions = map (message: {
-        assertion = false;
-        inherit message;
-      }) manifest.errors;
+      assertions =
+        map (message: {
+          assertion = false;
+          inherit message;
+        }) manifest.errors
+        ++ [
+          {
+            # Its closure is the toplevel's drvPath with every output: every model's.
+            assertion = !(config.system.includeBuildDependencies or false) || cfg.models == { };
+            message = "${opt}: system.includeBuildDependencies would make nixos-rebuild train every model (it puts the outputs of every derivation in the system's build closure into the system). Set it to false, or declare the models without deferred-builds.";
+          }
+        ];
 
-      warnings = mapAttrsToList (
-        name: m:
-        "${opt}.models.${name}.user = \"${toString m.user}\" is not declared in users.users; make sure the user exists, or set user = null for a dynamic user."
-      ) (lib.filterAttrs (_: m: m.user != null && !(config.users.users ? ${m.user})) cfg.models);
+      warnings =
+        mapAttrsToList (
+          name: m:
+          "${opt}.models.${name}.user = \"${toString m.user}\" is not declared in users.users; make sure the user exists, or set user = null for a dynamic user."
+        ) (lib.filterAttrs (_: m: m.user != null && !(config.users.users ? ${m.user})) cfg.models)
+        ++ forbiddenWarnings;
 
       environment.etc."deferred-builds/manifest.ini".source = manifest.file;
       environment.systemPackages = [ cfg.package ];

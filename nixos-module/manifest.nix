@@ -23,17 +23,20 @@
 #     optionPrefix = "models";  # how messages name the models' attribute set
 #     drvOption = "drv";        # how messages name a model's derivation attribute
 #     writeText = null;         # pkgs.writeText in NixOS; null builds with /bin/sh
+#     bundle = null;            # drv -> its derivation bundle (./bundle.nix), or null
 #   }
 #   => { text; errors; file; name; }
 #
 # `errors` is a list of messages, empty when the declarations are valid; each names the model
 # and the option and says what to change. `text` is the manifest. `file` is the manifest as a
-# store file (a derivation: `builtins.toFile` cannot carry the .drv references); forcing it
+# store file (a derivation: `builtins.toFile` cannot refer to the bundles, which are outputs); forcing it
 # with errors throws them all.
 #
-# What the manifest keeps in the system closure is each model's .drv
-# (`unsafeDiscardOutputDependency drv.drvPath`), never its output: the output path is written
-# with its context discarded, and a serve value whose context holds a model's output is an
+# The manifest names each model's .drv and output path as text (context discarded): the
+# system closure holds no .drv and no model output. With `bundle`, each model's bundle (its
+# .drv closure, compressed, and the sources it needs) is in the closure instead, so the
+# model can be trained after a closure-only deploy or a GC; without, a missing .drv must
+# come from a binary cache. A serve value whose context holds a model's output is an
 # error, because it would make nixos-rebuild build (train) the model.
 {
   models,
@@ -41,6 +44,7 @@
   optionPrefix ? "models",
   drvOption ? "drv",
   writeText ? null,
+  bundle ? null,
   system ? builtins.currentSystem,
 }:
 let
@@ -70,7 +74,6 @@ let
     substring
     tail
     toJSON
-    unsafeDiscardOutputDependency
     unsafeDiscardStringContext
     ;
 
@@ -304,8 +307,12 @@ let
         inherit key value label;
         shown = value;
       };
+      # The .drv as text only: a .drv in the system closure breaks every
+      # exportReferencesGraph user (closureInfo). The bundle, whose context builds it, keeps
+      # the derivations in compressed form (./bundle.nix).
       entries =
-        [ (entry "drv" (unsafeDiscardOutputDependency d.drvPath) (at drvOption)) ]
+        [ (entry "drv" (unsafeDiscardStringContext d.drvPath) (at drvOption)) ]
+        ++ optional (bundle != null) (entry "bundle" "${bundle d}" (at drvOption))
         ++ optional (output != "out") (entry "output" output (at "output"))
         ++ optional (!isCA) (entry "out" (unsafeDiscardStringContext d.${output}.outPath) (at drvOption))
         ++ [ (entry "exec" (stringOf exec) execLabel) ]
@@ -353,7 +360,7 @@ let
           "${e.label} = ${quote e.shown} contains a \";\" at its start or after whitespace, which the manifest parser (inih) reads as the start of a comment and cuts off; remove the whitespace before the \";\"."
         ++ optional (lineBytes > maxLineBytes)
           "${e.label} is too long: its manifest line \"${e.key} = ...\" would be ${toString lineBytes} bytes, but the manifest parser (inih) reads at most ${toString maxLineBytes} bytes a line; ${
-            if e.key == "drv" || e.key == "out" then
+            if e.key == "drv" || e.key == "out" || e.key == "bundle" then
               "give the model derivation a shorter name"
             else
               "shorten the value (put long settings in a file and pass its path)"

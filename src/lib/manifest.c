@@ -108,6 +108,7 @@ static void model_done(Model *md) {
         free(md->drv);
         free(md->output);
         free(md->out);
+        free(md->bundle);
         free(md->exec);
         strv_free(md->args);
         strv_free(md->env);
@@ -348,6 +349,14 @@ static int handle_model_key(Parser *p, const char *key, const char *value) {
                 if (!store_path_is_valid(value) || endswith(value, ".drv")) {
                         _cleanup_free_ char *q = quote_for_message(value);
                         model_error(p, line, "out %s is not a store path: expected %s/<32 base-32 chars>-<name>",
+                                    q ? q : "?", store_dir());
+                }
+        } else if (streq(key, "bundle")) {
+                if ((r = set_once(p, &md->bundle, key, value, line)) < 0)
+                        return r;
+                if (!store_path_is_valid(value) || endswith(value, ".drv")) {
+                        _cleanup_free_ char *q = quote_for_message(value);
+                        model_error(p, line, "bundle %s is not a store path: expected %s/<32 base-32 chars>-<name>",
                                     q ? q : "?", store_dir());
                 }
         } else if (streq(key, "output")) {

@@ -33,6 +33,7 @@ typedef struct Model {
         char *drv;
         char *output; /* "out" unless set */
         char *out;    /* NULL for content-addressed derivations */
+        char *bundle; /* the derivation bundle (src/lib/bundle.h), or NULL */
         char *exec;
         char **args;
         size_t n_args;

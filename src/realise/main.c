@@ -16,24 +16,29 @@ static void help(FILE *f) {
         fprintf(f,
                 "Usage: deferred-realise [--manifest FILE] realise NAME\n"
                 "       deferred-realise [--manifest FILE] swap NAME\n"
+                "       deferred-realise [--manifest FILE] import NAME\n"
+                "       deferred-realise make-bundle DRV OUT\n"
                 "\n"
                 "Builds model NAME of the deferred-builds manifest with nix-store --realise through\n"
                 "nix-daemon, keeps it with a GC root in STATE/" ROOTS_SUBDIR "/GENERATION/NAME, and publishes it as\n"
                 "RUNTIME/" PUBLISHED_SUBDIR "/NAME. \"swap\" does the same while the old model keeps serving, then\n"
-                "repoints the published link; the old GC root is kept until pruned.\n"
+                "repoints the published link; the old GC root is kept until pruned. \"import\" (run as\n"
+                "root before either) puts the model's derivations back into the store from the bundle\n"
+                "the manifest names, when they are missing. \"make-bundle\" writes the bundle of DRV\n"
+                "into the new directory OUT (the builder of a Nix derivation).\n"
                 "\n"
                 "  -m, --manifest FILE   manifest to read (default $DEFERRED_BUILDS_MANIFEST, else the\n"
                 "                        scope's default, see deferred-realise(8))\n"
                 "  -h, --help            show this help\n"
                 "\n"
-                "Exit status: 0 ready, " EXIT_STR(EXIT_USAGE) " usage, " EXIT_STR(EXIT_BUILD_FAILED) " build failed, " EXIT_STR(EXIT_NOINPUT) " model not in manifest, " EXIT_STR(
-                        EXIT_UNAVAILABLE) " .drv\n"
-                                          "missing from the store, " EXIT_STR(EXIT_ROOT_OCCUPIED) " GC root path occupied, " EXIT_STR(
-                                                  EXIT_TEMPFAIL) " nix-daemon unavailable after\n"
-                                                                 "retries, 1 other failure.\n");
+                "Exit status: 0 ready, " EXIT_STR(EXIT_USAGE) " usage, " EXIT_STR(EXIT_BUILD_FAILED) " build failed, "
+                EXIT_STR(EXIT_NOINPUT) " model not in manifest, " EXIT_STR(EXIT_UNAVAILABLE) " .drv\n"
+                "missing from the store (no bundle, no substituter has it), " EXIT_STR(EXIT_ROOT_OCCUPIED) " GC root path\n"
+                "occupied, " EXIT_STR(EXIT_TEMPFAIL) " nix-daemon unavailable after retries or the .drv to be imported\n"
+                "again, 1 other failure.\n");
 }
 
-static int parse_argv(int argc, char *argv[], Context *c) {
+static int parse_argv(int argc, char *argv[], Context *c, const char **verb_ret, const char **extra_ret) {
         static const struct option options[] = {
                 { "manifest", required_argument, NULL, 'm' },
                 { "help", no_argument, NULL, 'h' },
@@ -53,20 +58,25 @@ static int parse_argv(int argc, char *argv[], Context *c) {
                         return -EINVAL;
                 }
 
-        if (argc - optind != 2) {
-                fprintf(stderr, "deferred-realise: expected a command (realise or swap) and a model name; "
-                                "see --help.\n");
+        const char *verb = optind < argc ? argv[optind] : "";
+        int want = streq(verb, "make-bundle") ? 3 : 2;
+        if (argc - optind != want) {
+                fprintf(stderr, "deferred-realise: expected a command (realise, swap or import) and a model name, "
+                                "or make-bundle DRV OUT; see --help.\n");
                 return -EINVAL;
         }
-        if (streq(argv[optind], "realise"))
-                c->swap = false;
-        else if (streq(argv[optind], "swap"))
-                c->swap = true;
-        else {
-                fprintf(stderr, "deferred-realise: unknown command '%s': use realise or swap; see --help.\n",
-                        argv[optind]);
+        if (streq(verb, "realise") || streq(verb, "swap") || streq(verb, "import"))
+                *verb_ret = verb;
+        else if (streq(verb, "make-bundle")) {
+                *verb_ret = verb;
+                *extra_ret = argv[optind + 2];
+        } else {
+                fprintf(stderr, "deferred-realise: unknown command '%s': use realise, swap, import or make-bundle; "
+                                "see --help.\n",
+                        verb);
                 return -EINVAL;
         }
+        c->swap = streq(verb, "swap");
         c->model_name = argv[optind + 1];
         return 1;
 }
@@ -87,11 +97,14 @@ int main(int argc, char *argv[]) {
         int terminate_signal = 0;
 
         log_setup("deferred-realise", LOG_TARGET_STDERR);
-        int r = parse_argv(argc, argv, &c);
+        const char *verb = NULL, *extra = NULL;
+        int r = parse_argv(argc, argv, &c, &verb, &extra);
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : EXIT_OK;
 
-        r = realise_run(&c);
+        if (streq(verb, "make-bundle"))
+                return bundle_make_run(c.model_name, extra);
+        r = streq(verb, "import") ? bundle_import_run(&c) : realise_run(&c);
         terminate_signal = c.terminate_signal;
         context_done(&c);
         if (terminate_signal)

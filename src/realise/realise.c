@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The decisions of deferred-realise, in the order they are taken:
  *
- *   1. the model must be in the manifest (66), its .drv in the store (69);
+ *   1. the model must be in the manifest (66); its .drv in the store, else, with a bundle
+ *      (whose import ran before us, bundle-import.c) 75 so that systemd imports it again,
+ *      without one Nix is asked to substitute it, and 69 when it cannot;
  *   2. its GC root path STATE/roots/GEN/NAME and its published path RUNTIME/models/NAME
  *      must be free or hold our own symlinks (73): nothing that is not ours is touched;
  *   3. nix-store --realise DRV!OUTPUT --add-root ROOT through nix-daemon, with progress;
@@ -79,7 +81,7 @@ static int fail(Context *c, int status, const char *fmt, ...) {
         return status;
 }
 
-static int parse_scope(Context *c) {
+int parse_scope(Context *c) {
         const char *e = getenv("DEFERRED_BUILDS_SCOPE");
         if (isempty(e) || streq(e, "system"))
                 c->scope = SCOPE_SYSTEM;
@@ -106,7 +108,7 @@ static void parse_retry_budget(Context *c) {
                 c->retry_budget_sec = v;
 }
 
-static int load_model(Context *c) {
+int load_model(Context *c) {
         int r;
         if (!model_name_is_valid(c->model_name)) {
                 log_error("'%s' is not a model name ([A-Za-z0-9][A-Za-z0-9_-]{0,63}); see --help.", c->model_name);
@@ -156,7 +158,7 @@ static int load_model(Context *c) {
         return 0;
 }
 
-static int setup_paths(Context *c) {
+int setup_paths(Context *c) {
         const Model *md = c->md;
         const char *gen = c->manifest->generation;
         int r;
@@ -231,20 +233,63 @@ static void init_status(Context *c) {
         report_status(c);
 }
 
+/* The .drv missing for good: with a bundle, its import (ExecStartPre) failed or a GC took
+ * the .drv since, and a new start imports it again (75); without one, no substituter had
+ * it (69). */
+static int fail_no_drv(Context *c) {
+        if (c->md->bundle)
+                return fail(c, EXIT_TEMPFAIL,
+                            "derivation %s of model %s is not in the store: importing it from bundle %s failed "
+                            "(see 'deferred-builds logs %s'), or a garbage collection removed it meanwhile; "
+                            "systemd tries again",
+                            c->md->drv, c->md->name, c->md->bundle, c->md->name);
+        return fail(c, EXIT_UNAVAILABLE,
+                    "derivation %s of model %s is not in the store and no substituter has it: the manifest names "
+                    "no bundle to import it from. Deploy a system built with bundles, copy the derivation "
+                    "(nix-copy-closure %s), or add a binary cache that holds it, then start the unit again",
+                    c->md->drv, c->md->name, c->md->drv);
+}
+
+/* After a failed nix-store run: whether the .drv is not (or no longer) valid. Its file
+ * may exist unregistered (a store shared with a VM), so the store is asked. */
+static bool drv_missing(const Context *c) {
+        struct stat st;
+        if (stat(c->md->drv, &st) < 0)
+                return errno == ENOENT;
+        return drv_is_valid(c->nix_store, c->md->drv) == 0;
+}
+
 static int check_drv(Context *c) {
         struct stat st;
         if (stat(c->md->drv, &st) >= 0)
                 return 0;
         int r = -errno;
-        if (r == -ENOENT)
-                return fail(c, EXIT_UNAVAILABLE,
-                            "derivation %s of model %s is not in the store: was the system closure copied without "
-                            "its derivations? Copy it with its derivations (nix-copy-closure %s) or build the "
-                            "system on this host, then start the unit again",
-                            c->md->drv, c->md->name, c->md->drv);
+        if (r == -ENOENT) {
+                if (c->md->bundle)
+                        return fail_no_drv(c);
+                /* nix-store --realise substitutes a missing .drv when a cache has it. */
+                log_info("Derivation %s of model %s is not in the store; asking the substituters for it.",
+                         c->md->drv, c->md->name);
+                return 0;
+        }
         errno = -r;
         return fail(c, EXIT_UNAVAILABLE, "cannot check derivation %s of model %s in the store: %m", c->md->drv,
                     c->md->name);
+}
+
+/* Removes STATE/roots/GEN/.NAME.drv, the root `deferred-realise import` gave the .drv for
+ * this training: once the training ended, the output's root (or a new import) takes over. */
+static void drop_drv_root(Context *c) {
+        if (!c->md || !c->md->bundle || !c->root_dir)
+                return;
+        _cleanup_free_ char *path = strjoin(c->root_dir, "/.", c->md->name, ".drv");
+        char target[PATH_MAX];
+        ssize_t n = path ? readlink(path, target, sizeof target - 1) : -1;
+        if (n < 0)
+                return;
+        target[n] = 0;
+        if (streq(target, c->md->drv) && unlink(path) < 0)
+                log_warning_errno(-errno, "Failed to remove GC root %s, ignoring: %m", path);
 }
 
 static const char *file_kind(mode_t m) {
@@ -385,6 +430,8 @@ static int realise_with_retries(Context *c, NixRun *run) {
                                     "stopped by %s before the build of %s finished; it resumes at the next start",
                                     signal_name(c->terminate_signal, (char[16]){ 0 }), c->md->drv);
 
+                if (drv_missing(c))
+                        return fail_no_drv(c);
                 NixFailure kind = nixlog_classify(&run->progress);
                 if (kind == NIX_FAILURE_BUILD)
                         return fail(c, EXIT_BUILD_FAILED,
@@ -535,7 +582,9 @@ int realise_run(Context *c) {
                 return r > 0 ? 0 : r;
         if ((r = check_drv(c)) != 0 || (r = check_paths(c)) != 0 || (r = find_nix_store(c)) != 0)
                 return r;
-        if ((r = realise_with_retries(c, &run)) != 0)
-                return r;
-        return publish(c, &run);
+        r = realise_with_retries(c, &run);
+        if (r == 0)
+                r = publish(c, &run);
+        drop_drv_root(c);
+        return r;
 }

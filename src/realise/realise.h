@@ -57,6 +57,32 @@ void context_done(Context *c);
 
 /* realise.c */
 int realise_run(Context *c);
+/* The first steps of realise_run(), shared with bundle-import.c: the scope from the
+ * environment, the model from the manifest, the GC root paths. Each returns 0 or an exit
+ * status (already logged). */
+int parse_scope(Context *c);
+int load_model(Context *c);
+int setup_paths(Context *c);
+
+/* bundle-import.c */
+struct Buf;
+/* `deferred-realise import NAME`: roots the model's .drv and imports its bundle when the
+ * .drv is missing. Returns an exit status. */
+int bundle_import_run(Context *c);
+/* Runs argv (argv[0] looked up in PATH when not absolute) with stdin from `in` (in_len
+ * bytes; NULL: /dev/null) and stdout into `out` (at most out_max bytes, else -EFBIG) or,
+ * when out is NULL, to out_fd (-1: /dev/null). Returns its exit status, 128 + the signal
+ * that killed it, or -errno when it could not be run. */
+int run_piped(char *const *argv, const char *in, size_t in_len, int out_fd, struct Buf *out, size_t out_max);
+
+/* 1 when nix-store says drv is valid, 0 when it says it is not, -errno when it could not
+ * tell (not run, the daemon unreachable). */
+int drv_is_valid(const char *nix_store, const char *drv);
+
+/* bundle-make.c */
+/* `deferred-realise make-bundle DRV OUT` (the builder of nixos-module/bundle.nix).
+ * Returns an exit status. */
+int bundle_make_run(const char *drv, const char *out_dir);
 
 /* fallback.c */
 /* Publishes the previous model when previous.h says it should serve: 1 when it did (the

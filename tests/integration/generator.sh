@@ -78,7 +78,11 @@ rm -f "$DEFERRED_BUILDS_MANIFEST"
 harness_reload
 not_ok_expected "no manifest: no model units" has_dropin alpha
 # The models above name a .drv that is not in the store: reconcile started them at boot and
-# their realise units failed with 69 (".drv missing"); nothing else may have failed.
+# their realise units failed with 69 (".drv missing") once nix-store found no substituter
+# with it (an unreachable binary cache takes seconds); nothing else may have failed.
+unit_failed() { [ "$(unit_prop "deferred-realise@$1.service" ActiveState)" = failed ]; }
+wait_for 60 unit_failed alpha
+wait_for 60 unit_failed beta
 failed=$(systemctl --user --failed --no-legend --plain | awk '{ print $1 }' | sort | tr '\n' ' ')
 is "$failed" "deferred-realise@alpha.service deferred-realise@beta.service " "only the realise units of models with a missing .drv failed"
 is "$(unit_prop deferred-realise@alpha.service ExecMainStatus)" 69 "realise of a missing .drv exits 69"

@@ -25,8 +25,10 @@ for f in usr/bin/deferred-builds usr/libexec/deferred-builds/deferred-realise \
         usr/share/man/man5/deferred-builds.ini.5; do
         ok "installed: /$f" test -e "$tmp/$f"
 done
-is "$(grep -h '^ExecStart' "$tmp"/usr/lib/systemd/system/deferred-realise@.service)" \
+is "$(grep -h '^ExecStart=' "$tmp"/usr/lib/systemd/system/deferred-realise@.service)" \
         "ExecStart=/usr/libexec/deferred-builds/deferred-realise realise %i" "realise names the installed helper"
+is "$(grep -h '^ExecStartPre=' "$tmp"/usr/lib/systemd/system/deferred-realise@.service)" \
+        "ExecStartPre=-+/usr/libexec/deferred-builds/deferred-realise import %i" "and imports the bundle with it, as root"
 is "$(grep -h '^ExecStart=' "$tmp"/usr/lib/systemd/system/deferred-builds-reconcile.service)" \
         "ExecStart=/usr/bin/deferred-builds reconcile --wait-startup" "reconcile names the installed CLI"
 unlike "$(cat "$tmp"/usr/lib/systemd/*/*.service "$tmp"/usr/lib/systemd/system/*.d/*.conf)" "@[A-Z]+@|/usr/local|$PWD" \

@@ -36,6 +36,10 @@ let
 in
 (import $TOP/nixos-module/manifest.nix {
   generation = "$gen";
+  bundle = import $TOP/nixos-module/bundle.nix {
+    helper = builtins.path { path = $ABS_BUILD/deferred-realise; name = "deferred-realise"; };
+    xz = "/usr/bin/xz";
+  };
   models.$name = {
     drv = model;
     serve.exec = "$ABS_BUILD/examples/dbx-serve";
@@ -45,7 +49,7 @@ in
 }).file
 EOF
         local m
-        # Rooted (-o): the GC steps below must not take the live manifest and its .drv.
+        # Rooted (-o): the GC steps below must not take the live manifest and its bundle.
         m=$(nix-build -o "$HARNESS_TMP/manifest-$id" "$HARNESS_TMP/m-$id.nix" --option substituters '' 2>>"$HARNESS_TMP/nix.log") || return 1
         ln -sfn "$m" "$DEFERRED_BUILDS_MANIFEST"
         echo "$m"
@@ -59,7 +63,8 @@ lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 MA=$(manifest_for A $TRAIN_EPOCHS "$TRAIN_PAUSE" gen-A)
 tap_result $? "manifest for model A builds without training it" || { tap_done; exit 1; }
 OUT_A=$(model_out "$MA")
-ok "the manifest's closure holds the model's .drv" sh -c "nix-store -qR '$MA' | grep -q '\.drv$'"
+ok "the manifest's closure holds no .drv" sh -c "! nix-store -qR '$MA' | grep -q '\.drv$'"
+ok "and holds the model's bundle" sh -c "nix-store -qR '$MA' | grep -q -- '-dbx-model.*-bundle$'"
 not_ok_expected "the model's output does not exist yet (deploying did not train)" test -e "$OUT_A"
 
 # Deploy: the manager starts with the generator; reconcile queues the model after start-up.

@@ -201,7 +201,7 @@ like "$(statusfield slow error)" 'timed out after 2 seconds' "status file: Nix's
 diag "a missing .drv: exit 69"
 systemctl --user start deferred-realise@ghost.service 2>/dev/null
 is "$(prop ghost Result)/$(prop ghost ExecMainStatus)" "exit-code/69" "missing .drv -> ExecMainStatus=69"
-like "$(statusfield ghost error)" "derivation $DRV_GHOST of model ghost is not in the store: was the system closure copied without its derivations" \
+like "$(statusfield ghost error)" "derivation $DRV_GHOST of model ghost is not in the store and no substituter has it: the manifest names no bundle" \
         "status file says the derivation is missing and why that may be"
 is "$(statusfield ghost state)" "failed" "status file: state=failed"
 sleep 1.5

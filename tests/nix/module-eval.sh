@@ -15,13 +15,14 @@ checks=(
         "the module evaluates with all options and has no failed assertions"
         "the manifest is /etc/deferred-builds/manifest.ini and TOPLEVEL/deferred-builds/manifest.ini"
         "the manifest text merges defaults into models"
-        "the manifest keeps the models' .drv files, never their outputs"
+        "the manifest keeps the models' bundles, never a .drv or an output"
         "the generator and unit templates come from systemd.packages"
         "deferred-builds-reconcile is restarted when the manifest changes"
         "realise and retrain units run the configured nix-store and are never restarted by a switch"
         "the activation script runs the helper and never fails"
         "automatic GC prunes first; trusted-users only when a model needs it"
         "disabled adds nothing; assertions carry manifest.nix messages"
+        "includeBuildDependencies with models fails an assertion; forbiddenDependenciesRegexes warns"
 )
 
 lib_dir=${NIXPKGS_LIB:-}
@@ -79,11 +80,17 @@ is "$(raw full builderCommands)" "mkdir -p \$out/deferred-builds
 ln -s $manifest \$out/deferred-builds/manifest.ini" "full: systemBuilderCommands links TOPLEVEL/deferred-builds/manifest.ini to the manifest"
 
 # 3
+bundle_of() { raw full manifestText | sed -n "/^\[model.$1\]/,/^\[/ s/^bundle = //p"; }
+embed_bundle=$(bundle_of embed)
+llm_bundle=$(bundle_of llm)
+like "$embed_bundle" "^/nix/store/[a-z0-9]{32}-beta-model-bundle$" "full: model embed has a bundle line"
+like "$llm_bundle" "^/nix/store/[a-z0-9]{32}-alpha-model-bundle$" "full: model llm has a bundle line"
 is "$(raw full manifestText)" "[deferred-builds]
 version = 1
 
 [model.embed]
 drv = $beta_drv
+bundle = $embed_bundle
 output = weights
 out = $beta_weights
 exec = /run/current-system/sw/bin/embed-server
@@ -95,6 +102,7 @@ cpu-quota = 200%
 
 [model.llm]
 drv = $alpha_drv
+bundle = $llm_bundle
 out = $alpha_out
 exec = $server/bin/llm-server
 arg = --port
@@ -111,8 +119,13 @@ is "$(ev full embedRealise.maxSilentTime)" "600" "full: a model inherits default
 is "$(ev full embedRealise.timeout)" "60" "full: a model's own realise.timeout wins over the default"
 
 # 4
-is "$(ev full "manifestTextContext.\"$alpha_drv\"")" '{"path":true}' "full: the manifest holds model llm's .drv as a plain path"
-is "$(ev full "manifestTextContext.\"$beta_drv\"")" '{"path":true}' "full: the manifest holds model embed's .drv as a plain path"
+is "$(ev full "manifestTextContext ? \"$alpha_drv\"")" 'false' "full: the manifest text does not refer to model llm's .drv"
+is "$(ev full "manifestTextContext ? \"$beta_drv\"")" 'false' "full: nor to model embed's .drv"
+is "$(ev full manifestContextNames)" '["alpha-model-bundle.drv","beta-model-bundle.drv"]' "full: it refers to the two models' bundles"
+is "$(ev full manifestContextKinds)" '[{"outputs":["out"]},{"outputs":["out"]}]' "full: to their outputs: building the manifest builds the bundles"
+like "$(raw full manifestText)" "drv = $alpha_drv" "full: the manifest names model llm's .drv as text"
+is "$(raw full xzEnv)" "$(raw full xzPath)/bin/xz" "full: the realise units decompress bundles with pkgs.xz (DEFERRED_BUILDS_XZ)"
+is "$(ev plain manifestContextNames)" '["beta-model-bundle.drv"]' "plain: one model, one bundle"
 is "$(ev full builderCommandsTrain)" "false" "full: nothing in the toplevel's builder commands depends on a model output"
 
 # 5
@@ -152,5 +165,15 @@ is "$(ev disabled activationNames)" "[]" "disabled: no activation script"
 is "$(ev disabled systemdPackages)" "[]" "disabled: no systemd packages"
 is "$(ev context failedAssertions)" "[\"services.deferred-builds.models.llm.serve.command (element 2) depends on the output of this model's derivation ($alpha_drv); that would make nixos-rebuild train the model; use the DEFERRED_MODEL_PATH environment variable the serve unit gets instead.\"]" "context: \${model} in serve.command fails an assertion with the exact message"
 is "$(ev case-collision failedAssertions)" '["services.deferred-builds.models: the model names \"Embed\" and \"embed\" differ only in case; rename all but one (unit and file names tell them apart, but people and case-insensitive file systems do not)."]' "case-collision: names differing only in case fail an assertion"
+
+# 11
+is "$(ev build-deps failedAssertions)" '["services.deferred-builds: system.includeBuildDependencies would make nixos-rebuild train every model (it puts the outputs of every derivation in the system'"'"'s build closure into the system). Set it to false, or declare the models without deferred-builds."]' "build-deps: includeBuildDependencies with a model fails an assertion"
+is "$(ev build-deps-no-models failedAssertions)" '[]' "build-deps-no-models: without models it is fine"
+w=$(ev forbidden warnings)
+like "$w" 'system.forbiddenDependenciesRegexes is set, and the system closure carries the derivation bundle of each model' "forbidden: forbiddenDependenciesRegexes with bundles warns"
+like "$w" 'it matches the bundle beta-model-bundle' "forbidden: and names the bundle the regex matches"
+is "$(ev forbidden-no-bundles warnings)" '[]' "forbidden-no-bundles: no warning without bundles"
+is "$(ev forbidden-no-bundles manifestContextNames)" '[]' "forbidden-no-bundles: and the manifest then refers to nothing of the models"
+is "$(ev forbidden-no-bundles failedAssertions)" '[]' "forbidden-no-bundles: no failed assertion"
 
 tap_done

@@ -1,28 +1,27 @@
 # NixOS VM test of the deferred-builds module (needs nixpkgs and KVM; flake: checks.<system>.vm,
 # or `nix-build -E 'import ./tests/nixos/deferred-builds.nix { pkgs = import <nixpkgs> { }; }'`).
 #
-# It proves, on a real NixOS with the real switch-to-configuration:
-#   1. `switch-to-configuration test` to a configuration with a new model returns while the
-#      model is still training (realise unit "activating", output not yet in the store);
-#   2. the serve unit answers with the trained model once training is done;
-#   3. a changed model retrains while the old one keeps serving, then swaps;
-#   4. rolling back to the first generation serves its model again without training;
+# It proves, on a real NixOS with the real switch-to-configuration and nix-daemon:
+#   1. the system closure holds no .drv, so the VM's store is registered from closureInfo of
+#      the toplevel as in any VM test (default virtualisation.additionalPaths), while the
+#      models are untrained;
+#   2. switching to a configuration with a new model returns while the model still trains;
+#      the model has an input derivation and a data source, and its .drvs are not in the
+#      VM's store: the realise unit imports them from the model's bundle first;
+#   3. the serve unit answers with the trained model once training is done;
+#   4. a changed model retrains while the old one keeps serving, then swaps;
 #   5. after the first generation is deleted, GC (nix-gc.service, which prunes first) frees
-#      its model while the live generation's model stays and keeps serving;
-#   6. removing the model from the configuration stops its serve unit.
+#      its model and its .drvs, while the live generation's model stays and keeps serving;
+#   6. rolling back to the first generation then retrains it from its bundle;
+#   7. switching forward again serves the second model without training;
+#   8. removing the model from the configuration stops its serve unit.
 #
-# Two things differ from a real host, both because of how NixOS VM tests populate the VM's
-# Nix database (docs/nixos.md, "Images, VM tests and closureInfo"):
-#   - The VM's database is normally loaded from closureInfo of the toplevel, which fails for
-#     a toplevel that holds an untrained model's .drv (Nix's exportReferencesGraph adds the
-#     outputs of every .drv in the graph). So the database starts empty
-#     (virtualisation.additionalPaths = [ ]) and a boot unit registers the models' .drv
-#     files, which the host store shared with the VM already holds.
-#   - The models are plain derivations with no input derivations (their .drv closure is the
-#     .drv itself) that call coreutils by absolute path, with the VM's Nix sandbox off, so
-#     that building them needs nothing else registered.
-# Profile generations are symlinks made by the test (nix-env --set would need the toplevel
-# registered); the deferred-builds helpers only read those links.
+# The two model configurations are separate toplevels (extendModules), not specialisations
+# of the booted system: a specialisation of a live system is live, so prune would rightly
+# keep its models. The booted system references them (system.extraDependencies, forced
+# empty in the variants themselves) only so that they are in the VM's store; that does not
+# make them live. Profile generations are
+# links made by the test, as nixos-rebuild makes them.
 {
   pkgs,
   module ? ../../nixos-module,
@@ -32,39 +31,47 @@ let
 
   trainSeconds = 20;
 
-  # No context: the VM reaches coreutils through the shared store without the model
-  # depending on its derivation.
+  # No context: the builders reach coreutils through the VM's system closure, so that
+  # building the models needs nothing the VM's store does not have.
   coreutils = builtins.unsafeDiscardStringContext "${pkgs.coreutils}";
+  inherit (pkgs.stdenv.hostPlatform) system;
 
   mkModel =
     version:
+    let
+      # An input derivation, built as part of the training.
+      features = derivation {
+        name = "tiny-features-${version}";
+        inherit system;
+        builder = "/bin/sh";
+        args = [
+          "-c"
+          "${coreutils}/bin/echo features-${version} > $out"
+        ];
+      };
+    in
     derivation {
       name = "tiny-model-${version}";
-      inherit (pkgs.stdenv.hostPlatform) system;
+      inherit system features;
+      # A data source: a path copied into the store, carried by the model's bundle.
+      data = ./tiny-data.txt;
       builder = "/bin/sh";
       args = [
         "-c"
         ''
           ${coreutils}/bin/sleep ${toString trainSeconds}
           ${coreutils}/bin/mkdir "$out"
-          echo "weights ${version}" > "$out/model.txt"
+          read -r f < "$features"
+          read -r d < "$data"
+          echo "weights ${version} ($f; $d)" > "$out/model.txt"
         ''
       ];
     };
   alpha1 = mkModel "1";
   alpha2 = mkModel "2";
 
-  drvOf = m: builtins.unsafeDiscardOutputDependency m.drvPath;
+  drvOf = m: builtins.unsafeDiscardStringContext m.drvPath;
   outOf = m: builtins.unsafeDiscardStringContext m.outPath;
-
-  # nix-store --register-validity input: path, deriver (none), number of references (a .drv
-  # with no inputs has none).
-  registration = pkgs.writeText "tiny-model-drvs.reginfo" (
-    lib.concatMapStrings (m: "${drvOf m}\n\n0\n") [
-      alpha1
-      alpha2
-    ]
-  );
 
   # Serves $DEFERRED_MODEL_PATH, the published model, over HTTP.
   serveModel = pkgs.writeShellScript "serve-tiny-model" ''
@@ -82,7 +89,17 @@ pkgs.testers.runNixOSTest {
   name = "deferred-builds";
 
   nodes.machine =
-    { config, ... }:
+    { extendModules, ... }:
+    let
+      variant =
+        model:
+        (extendModules {
+          modules = [
+            (alphaWith model)
+            { system.extraDependencies = lib.mkForce [ ]; }
+          ];
+        }).config.system.build.toplevel;
+    in
     {
       imports = [ module ];
 
@@ -100,27 +117,18 @@ pkgs.testers.runNixOSTest {
       # nix-gc.service runs `deferred-builds prune` first (module); the test starts it.
       nix.gc.automatic = true;
 
-      # See the header: no closureInfo of the toplevel.
-      virtualisation.additionalPaths = lib.mkForce [ ];
-
-      systemd.services.register-model-drvs = {
-        description = "Register the test models' .drv files in the VM's Nix database";
-        wantedBy = [ "multi-user.target" ];
-        before = [ "deferred-builds-reconcile.service" ];
-        serviceConfig = {
-          Type = "oneshot";
-          RemainAfterExit = true;
-        };
-        script = ''
-          ${config.nix.package}/bin/nix-store --register-validity < ${registration}
-        '';
-      };
-
-      specialisation.v1.configuration = alphaWith alpha1;
-      specialisation.v2.configuration = alphaWith alpha2;
+      system.extraDependencies = [
+        (variant alpha1)
+        (variant alpha2)
+      ];
     };
 
-  testScript = ''
+  testScript =
+    { nodes, ... }:
+    let
+      variants = nodes.machine.system.extraDependencies;
+    in
+    ''
     import time
 
     TRAIN_SECONDS = ${toString trainSeconds}
@@ -150,36 +158,43 @@ pkgs.testers.runNixOSTest {
         return machine.succeed(f"curl -sf {URL}").strip()
 
 
-    def unit_state(unit: str) -> str:
-        return machine.succeed(f"systemctl show -P ActiveState {unit}").strip()
+    def wait_training() -> None:
+        machine.wait_until_succeeds(
+            "systemctl show -P ActiveState deferred-realise@alpha.service deferred-retrain@alpha.service"
+            " | grep -qx activating",
+            timeout=30,
+        )
 
 
     machine.wait_for_unit("multi-user.target")
-    machine.wait_for_unit("register-model-drvs.service")
 
     base = machine.succeed("readlink -f /run/current-system").strip()
-    v1 = machine.succeed(f"readlink -f {base}/specialisation/v1").strip()
-    v2 = machine.succeed(f"readlink -f {base}/specialisation/v2").strip()
+    v1 = "${builtins.elemAt variants 0}"
+    v2 = "${builtins.elemAt variants 1}"
 
-    with subtest("the manifest is in /etc and in the toplevel, with the .drv and no output"):
-        machine.succeed("test -L /run/current-system/deferred-builds/manifest.ini")
-        machine.succeed(
-            "cmp /etc/deferred-builds/manifest.ini /run/current-system/deferred-builds/manifest.ini"
-        )
+    with subtest("the system closure holds no .drv and no model; the manifest names the bundle"):
+        for top in (base, v1, v2):
+            machine.fail(f"nix-store -qR {top} | grep '[.]drv$'")
         machine.succeed(f"grep -qx 'drv = {ALPHA1_DRV}' {v1}/deferred-builds/manifest.ini")
         machine.succeed(f"grep -qx 'drv = {ALPHA2_DRV}' {v2}/deferred-builds/manifest.ini")
-        machine.succeed(f"nix-store --check-validity {ALPHA1_DRV} {ALPHA2_DRV}")
-        machine.fail(f"test -e {ALPHA1_OUT}")
-        machine.fail(f"test -e {ALPHA2_OUT}")
+        bundle1 = machine.succeed(f"sed -n 's/^bundle = //p' {v1}/deferred-builds/manifest.ini").strip()
+        machine.succeed(f"nix-store --check-validity {bundle1}")
+        machine.succeed(f"grep -q 'tiny-data.txt$' {bundle1}/sources")
+        machine.fail(f"nix-store --check-validity {ALPHA1_DRV}")
+        machine.fail(f"nix-store --check-validity {ALPHA1_OUT}")
 
-    with subtest("switch-to-configuration returns while the model still trains"):
+    with subtest("switch-to-configuration returns while the model trains from its bundle"):
         set_profile(1, v1)
         secs = switch(v1)
-        state = unit_state("deferred-realise@alpha.service")
-        assert state == "activating", f"realise is {state!r} right after the switch, not activating"
         assert secs < TRAIN_SECONDS, f"the switch took {secs:.1f}s: it waited for the training"
-        machine.fail(f"test -e {ALPHA1_OUT}")
+        wait_training()
+        machine.fail(f"nix-store --check-validity {ALPHA1_OUT}")
         machine.fail(f"curl -sf {URL}")
+        machine.succeed(f"nix-store --check-validity {ALPHA1_DRV}")
+        machine.wait_until_succeeds(
+            "journalctl -u deferred-realise@alpha.service | grep -q 'Imported the 2 derivations of model alpha'",
+            timeout=30,
+        )
         machine.log(f"switch returned after {secs:.1f}s while alpha trains")
 
     with subtest("the serve unit answers with the trained model"):
@@ -188,8 +203,9 @@ pkgs.testers.runNixOSTest {
         )
         machine.wait_for_unit("deferred-serve@alpha.service")
         machine.wait_until_succeeds(f"curl -sf {URL}", timeout=60)
-        assert served() == "weights 1", served()
-        machine.succeed(f"test -e {ALPHA1_OUT}")
+        text = served()
+        assert text.startswith("weights 1 (features-1; flowers"), text
+        machine.fail("ls -A /var/lib/deferred-builds/roots/*/ | grep -q '^[.]alpha[.]drv$'")
 
     with subtest("a changed model retrains while the old one serves, then swaps"):
         set_profile(2, v2)
@@ -197,32 +213,32 @@ pkgs.testers.runNixOSTest {
         assert secs < TRAIN_SECONDS, f"the switch took {secs:.1f}s: it waited for the training"
         machine.wait_until_succeeds(
             "systemctl show -P ActiveState deferred-retrain@alpha.service | grep -qx activating",
-            timeout=15,
+            timeout=30,
         )
-        assert served() == "weights 1", "the old model must keep serving during the retrain"
-        machine.wait_until_succeeds(f"curl -sf {URL} | grep -qx 'weights 2'", timeout=TRAIN_SECONDS * 6)
-        machine.succeed(f"test -e {ALPHA2_OUT}")
+        assert served().startswith("weights 1"), "the old model must keep serving during the retrain"
+        machine.wait_until_succeeds(f"curl -sf {URL} | grep -q '^weights 2'", timeout=TRAIN_SECONDS * 6)
+        machine.succeed(f"nix-store --check-validity {ALPHA2_OUT}")
 
-    with subtest("rolling back to generation 1 serves its model again without training"):
-        machine.succeed("ln -sfn system-1-link /nix/var/nix/profiles/system")
-        start = time.monotonic()
-        switch(v1)
-        # Training takes TRAIN_SECONDS; being back within less proves nothing was rebuilt.
-        machine.wait_until_succeeds(f"curl -sf {URL} | grep -qx 'weights 1'", timeout=TRAIN_SECONDS - 5)
-        machine.log(f"rollback served the old model after {time.monotonic() - start:.1f}s")
-
-    with subtest("switching forward to generation 2 again needs no training either"):
-        machine.succeed("ln -sfn system-2-link /nix/var/nix/profiles/system")
-        switch(v2)
-        machine.wait_until_succeeds(f"curl -sf {URL} | grep -qx 'weights 2'", timeout=TRAIN_SECONDS - 5)
-
-    with subtest("GC after deleting generation 1 frees its model; the live one stays"):
-        machine.succeed(f"test -e {ALPHA1_OUT}")
+    with subtest("GC after deleting generation 1 frees its model and its .drvs; the live one stays"):
         machine.succeed("rm /nix/var/nix/profiles/system-1-link")
         machine.succeed("systemctl start nix-gc.service")
-        machine.fail(f"test -e {ALPHA1_OUT}")
-        machine.succeed(f"test -e {ALPHA2_OUT}")
-        assert served() == "weights 2", served()
+        machine.fail(f"nix-store --check-validity {ALPHA1_OUT}")
+        machine.fail(f"nix-store --check-validity {ALPHA1_DRV}")
+        machine.succeed(f"nix-store --check-validity {ALPHA2_OUT}")
+        machine.succeed(f"nix-store --check-validity {bundle1}")
+        assert served().startswith("weights 2"), served()
+
+    with subtest("rolling back to generation 1 retrains it from its bundle"):
+        set_profile(3, v1)
+        switch(v1)
+        machine.wait_until_succeeds(f"curl -sf {URL} | grep -q '^weights 1'", timeout=TRAIN_SECONDS * 6)
+        machine.succeed(f"nix-store --check-validity {ALPHA1_OUT} {ALPHA1_DRV}")
+
+    with subtest("switching forward to generation 2 again needs no training"):
+        set_profile(4, v2)
+        switch(v2)
+        # Training takes TRAIN_SECONDS; being back within less proves nothing was rebuilt.
+        machine.wait_until_succeeds(f"curl -sf {URL} | grep -q '^weights 2'", timeout=TRAIN_SECONDS - 5)
 
     with subtest("removing the model stops its serve unit"):
         switch(base)
