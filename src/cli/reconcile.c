@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "log.h"
 #include "util.h"
 #include "validate.h"
@@ -319,8 +321,23 @@ static int plan_removed(Plan *p, const ModelUnits *mu) {
         return any;
 }
 
-/* Removes RUNTIME/models/NAME of models no longer in the manifest: only a symlink into our
- * own roots folder, never anything else. */
+/* Whether target is exactly what deferred-realise publishes for model name: ROOTS/GEN/NAME,
+ * with ROOTS our roots folder ("STATE/roots/"), GEN a generation and NAME this model. A
+ * target that merely starts with ROOTS ("ROOTS/../../etc", "ROOTS/g/other") is not ours. */
+static bool published_target_is_ours(const char *target, const char *roots, const char *name) {
+        const char *rest = startswith(target, roots);
+        if (!rest)
+                return false;
+        const char *slash = strchr(rest, '/');
+        if (!slash)
+                return false;
+        _cleanup_free_ char *gen = strndup(rest, (size_t) (slash - rest));
+        return gen && generation_is_valid(gen) && streq(slash + 1, name);
+}
+
+/* Removes RUNTIME/models/NAME of models no longer in the manifest: only a symlink that is
+ * exactly one of our published links, never anything else. The folder is opened without
+ * following a symlink in its place: this runs as root. */
 static int unpublish_removed(Plan *p, const Manifest *m, char **skipped, const UnitTable *units,
                              const char *runtime_dir) {
         _cleanup_free_ char *state_dir = NULL, *models_dir = NULL, *roots = NULL;
@@ -335,12 +352,22 @@ static int unpublish_removed(Plan *p, const Manifest *m, char **skipped, const U
         if (!models_dir || !roots)
                 return log_oom();
 
-        _cleanup_closedir_ DIR *d = opendir(models_dir);
-        if (!d) {
+        _cleanup_free_ char *shown = escape_for_message(models_dir, PATH_MAX);
+        if (!shown)
+                return log_oom();
+        _cleanup_close_ int fd = open(models_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
                 if (errno == ENOENT)
                         return 0;
-                return log_error_errno(-errno, "Failed to open %s: %m", models_dir);
+                if (errno == ELOOP || errno == ENOTDIR)
+                        return log_error_errno(-ENOTDIR, "Refusing %s: not a directory (a symlink in its place?)",
+                                               shown);
+                return log_error_errno(-errno, "Failed to open %s: %m", shown);
         }
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
+        if (!d)
+                return log_error_errno(-errno, "Failed to open %s: %m", shown);
+        TAKE_FD(fd);
         int ret = 0;
         struct dirent *de;
         while ((errno = 0, de = readdir(d))) {
@@ -352,16 +379,18 @@ static int unpublish_removed(Plan *p, const Manifest *m, char **skipped, const U
                 char target[4096];
                 if (fstatat(dirfd(d), name, &s, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(s.st_mode)) {
                         log_warning("Leaving %s/%s alone: not a symlink, so not a model this tool published.",
-                                    models_dir, name);
+                                    shown, name);
                         continue;
                 }
                 ssize_t k = readlinkat(dirfd(d), name, target, sizeof target - 1);
                 if (k < 0)
                         continue;
                 target[k] = 0;
-                if (!startswith(target, roots)) {
-                        log_warning("Leaving %s/%s alone: it points to %s, not into %s.", models_dir, name, target,
-                                    roots);
+                if (!published_target_is_ours(target, roots, name)) {
+                        _cleanup_free_ char *t = escape_for_message(target, PATH_MAX),
+                                            *rs = escape_for_message(roots, PATH_MAX);
+                        log_warning("Leaving %s/%s alone: it points to %s, not to %sGENERATION/%s.", shown, name,
+                                    strempty(t), strempty(rs), name);
                         continue;
                 }
                 const ModelUnits *mu = unit_table_find(units, name);
@@ -375,7 +404,7 @@ static int unpublish_removed(Plan *p, const Manifest *m, char **skipped, const U
                 if (arg_dry_run)
                         continue;
                 if (unlinkat(dirfd(d), name, 0) < 0 && errno != ENOENT)
-                        ret = log_error_errno(-errno, "Failed to remove the published link %s/%s: %m", models_dir,
+                        ret = log_error_errno(-errno, "Failed to remove the published link %s/%s: %m", shown,
                                               name);
         }
         if (errno != 0)

@@ -141,15 +141,16 @@ static int handle_realise_key(Parser *p, const char *key, const char *value) {
                 }
         } else if (streq(key, "builders"))
                 return set_once(p, &md->builders, key, value);
-        else if (streq(key, "extra-substituters"))
+        /* Nix's plain settings replace the daemon's lists (the whole build closure loses the
+         * system's caches); the extra- ones add to them, and are what the NixOS module writes. */
+        else if (streq(key, "substituters"))
                 return set_once(p, &md->substituters, key, value);
-        else if (streq(key, "extra-trusted-public-keys"))
+        else if (streq(key, "trusted-public-keys"))
                 return set_once(p, &md->trusted_public_keys, key, value);
-        else if (streq(key, "substituters") || streq(key, "trusted-public-keys"))
-                /* Nix's plain settings replace the daemon's lists: the whole build closure
-                 * would lose the system's caches. */
-                model_error(p, p->line,
-                            "key '%s' would replace the daemon's list; write 'extra-%s', which adds to it", key, key);
+        else if (streq(key, "extra-substituters"))
+                return set_once(p, &md->extra_substituters, key, value);
+        else if (streq(key, "extra-trusted-public-keys"))
+                return set_once(p, &md->extra_trusted_public_keys, key, value);
         else if (streq(key, "builders-use-substitutes"))
                 set_bool_once(p, &md->builders_use_substitutes, key, value);
         else

@@ -79,6 +79,8 @@ void model_done(Model *md) {
         free(md->builders);
         free(md->substituters);
         free(md->trusted_public_keys);
+        free(md->extra_substituters);
+        free(md->extra_trusted_public_keys);
         free(md->user);
         free(md->memory_max);
         free(md->cpu_quota);

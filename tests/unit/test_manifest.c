@@ -87,8 +87,8 @@ static void test_full_model(void **state) {
                                  "environment = A=1\nenvironment = B=x y\n"
                                  "max-silent-time = 3600\ntimeout = 0\n"
                                  "builders = ssh-ng://gpu x86_64-linux - 1 1 cuda\n"
-                                 "extra-substituters = https://cache.example.org\n"
-                                 "extra-trusted-public-keys = cache:abc=\nbuilders-use-substitutes = true\n"
+                                 "substituters = https://cache.example.org\n"
+                                 "trusted-public-keys = cache:abc=\nbuilders-use-substitutes = true\n"
                                  "user = alice\nmemory-max = 4G\ncpu-quota = 200%\nnotify = yes\n"
                                  "device-allow = /dev/nvidia0 rw\ndevice-allow = char-nvidia-uvm rw\n");
         assert_false(m->rejected);

@@ -265,12 +265,20 @@ static void test_diagnostics_cost(void **s) {
         manifest_free(m);
 }
 
-/* Nix's plain substituters and trusted-public-keys replace the daemon's lists. */
+/* Nix's plain substituters and trusted-public-keys replace the daemon's lists; the extra-
+ * settings, which the NixOS module writes, add to them and are kept apart. */
 static void test_trust_options_add(void **s) {
         (void) s;
-        refused("exec = /x\nsubstituters = https://c\n", "extra-substituters");
-        refused("exec = /x\ntrusted-public-keys = c:k=\n", "extra-trusted-public-keys");
-        accepted("exec = /x\nextra-substituters = https://c\nextra-trusted-public-keys = c:k=\n");
+        Manifest *m = parse(HEAD "[model.a]\ndrv = " DRV "\nexec = /x\nextra-substituters = https://c\n"
+                                 "extra-trusted-public-keys = c:k=\nsubstituters =\n");
+        assert_int_equal(m->n_diags, 0);
+        const Model *md = manifest_find(m, "a");
+        assert_non_null(md);
+        assert_string_equal(md->extra_substituters, "https://c");
+        assert_string_equal(md->extra_trusted_public_keys, "c:k=");
+        assert_string_equal(md->substituters, "");
+        assert_null(md->trusted_public_keys);
+        manifest_free(m);
 }
 
 int main(void) {
