@@ -130,7 +130,7 @@ check: deps
 
 check-long: deps
 	$(MAKE) SAN=1 BUILD=build/san all tests-bin
-	BUILD=build/san LONG=1 tests/run
+	BUILD=build/san LONG=1 SUITE_TIMEOUT=$(or $(SUITE_TIMEOUT),7200) tests/run
 
 .PHONY: tests-bin
 tests-bin: $(UNIT_TESTS)

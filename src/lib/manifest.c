@@ -163,8 +163,8 @@ static int section_begin(Parser *p, const char *name, unsigned line) {
         if (*slot) {
                 size_t i = *slot - 1;
                 p->cur_model = (ssize_t) i;
-                model_error(p, line, "defined twice (lines %u and %u); keep one [%s] section", p->models[i].line, line,
-                            name);
+                model_error(p, line, "defined twice (lines %u and %u); keep one of the two sections",
+                            p->models[i].line, line);
                 return 0;
         }
 
