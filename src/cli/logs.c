@@ -71,9 +71,11 @@ static int parse_argv(int argc, char *argv[]) {
 
 /* One disjunct: FIELD=VALUE, and in the user scope also _UID=ours, so that neither a
  * system unit of the same name nor another user's model shows up. A field the sender
- * writes itself (UNIT=) counts only from the system manager, _PID=1. */
+ * writes itself (UNIT=, USER_UNIT=) counts only from the service manager: _PID=1, or in
+ * the user scope our own process named systemd (_COMM= is journald's, from /proc). */
 static int add_term(sd_journal *j, const char *field, const char *value) {
         char match[UNIT_NAME_BUF + 64];
+        bool sender_field = !startswith(field, "_");
         int r;
         snprintf(match, sizeof match, "%s=%s", field, value);
         if ((r = sd_journal_add_match(j, match, 0)) < 0)
@@ -82,7 +84,9 @@ static int add_term(sd_journal *j, const char *field, const char *value) {
                 snprintf(match, sizeof match, "_UID=%u", (unsigned) getuid());
                 if ((r = sd_journal_add_match(j, match, 0)) < 0)
                         return r;
-        } else if (!startswith(field, "_") && (r = sd_journal_add_match(j, "_PID=1", 0)) < 0)
+        }
+        if (sender_field &&
+            (r = sd_journal_add_match(j, arg_scope == SCOPE_USER ? "_COMM=systemd" : "_PID=1", 0)) < 0)
                 return r;
         return sd_journal_add_disjunction(j);
 }
