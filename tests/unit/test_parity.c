@@ -126,7 +126,8 @@ static void test_exec_start_line_limit(void **s) {
         /* 3,000 arguments of 190 '%' each: 600 KB of manifest, 1.15 MB of ExecStart=. */
         char arg[256] = "arg = ";
         memset(arg + 6, '%', 190);
-        strcpy(arg + 196, "\n");
+        arg[196] = '\n';
+        arg[197] = 0;
         size_t n = 3000, len = strlen(arg);
         _cleanup_free_ char *lines = malloc(n * len + 32);
         assert_non_null(lines);
