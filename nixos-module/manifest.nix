@@ -75,7 +75,6 @@ let
     isString
     length
     match
-    replaceStrings
     split
     storeDir
     stringLength
