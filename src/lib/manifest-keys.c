@@ -65,8 +65,8 @@ bool raw_line_has_inline_comment(const char *raw) {
 }
 
 bool raw_line_has_odd_space(const char *raw) {
-        for (const char *s = raw; *s; s++)
-                if (*s == '\v' || *s == '\f' || (*s == '\r' && s[1] != '\n' && s[1] != 0))
+        for (const char *s = strpbrk(raw, "\v\f\r"); s; s = strpbrk(s + 1, "\v\f\r"))
+                if (*s != '\r' || (s[1] != '\n' && s[1] != 0))
                         return true;
         return false;
 }

@@ -136,6 +136,11 @@ bool unichar_is_printable(uint32_t cp) {
 
 bool string_is_printable_utf8(const char *s) {
         while (*s) {
+                /* Printable ASCII, nearly every byte of a manifest, needs no decoding. */
+                if ((unsigned char) *s >= 0x20 && (unsigned char) *s < 0x7f) {
+                        s++;
+                        continue;
+                }
                 uint32_t cp;
                 size_t n = unichar_at(s, &cp);
                 if (n == 0 || !unichar_is_printable(cp))
