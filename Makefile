@@ -152,7 +152,7 @@ check: deps
 check-long: deps
 	$(MAKE) SAN=1 BUILD=build/san all tests-bin
 	$(MAKE) BUILD=build/dist all
-	BUILD=build/san LONG=1 tests/run
+	BUILD=build/san LONG=1 SUITE_TIMEOUT=$(or $(SUITE_TIMEOUT),7200) tests/run
 
 .PHONY: tests-bin
 tests-bin: $(UNIT_TESTS)

@@ -14,8 +14,6 @@
 }:
 let
   inherit (lib)
-    any
-    attrValues
     literalExpression
     mapAttrs
     mapAttrsToList
@@ -42,9 +40,9 @@ let
       { default = fallback; };
 
   trustNote = ''
-    Setting it needs the realise unit's user (`deferred-builds`) to be a trusted Nix user:
-    the module adds it to {option}`nix.settings.trusted-users` (see
-    {option}`${opt}.trustRealiseUser`).
+    Setting it needs the realise unit's user (`deferred-builds`) to be a trusted Nix user,
+    which is as good as root: set {option}`${opt}.trustRealiseUser` to `true` to add it to
+    {option}`nix.settings.trusted-users` (evaluation fails until you decide).
   '';
 
   realiseOptions = inModel: {
@@ -82,11 +80,13 @@ let
       type = types.listOf types.str;
       example = [ "https://models.example.org" ];
       description = ''
-        Extra binary caches to fetch an already trained model from, one URL an element.
+        Binary caches to fetch an already trained model from, one URL an element. They are
+        added to the daemon's substituters (Nix's `extra-substituters`), so the rest of the
+        build closure still comes from the system's caches.
 
         ${trustNote} Alternatively list the URLs in
-        {option}`nix.settings.trusted-substituters` and set {option}`${opt}.trustRealiseUser`
-        to `false`: the daemon accepts trusted substituters from any user.
+        {option}`nix.settings.trusted-substituters`: the daemon accepts those from any user,
+        and no trust is needed.
       '';
     } // inherited inModel [ "realise" "substituters" ] [ ];
 
@@ -94,7 +94,8 @@ let
       type = types.listOf types.str;
       example = [ "models.example.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=" ];
       description = ''
-        Keys whose signatures make paths from {option}`substituters` acceptable.
+        Keys whose signatures make paths from {option}`substituters` acceptable, added to the
+        daemon's (Nix's `extra-trusted-public-keys`).
 
         ${trustNote}
       '';
@@ -257,6 +258,8 @@ let
     drvOption = "model";
     inherit (pkgs) writeText;
     bundle = if cfg.bundleDerivations then bundle else null;
+    # The real parser validates the rendered manifest at build time (checkConfig).
+    checker = "${cfg.package}/lib/systemd/system-generators/deferred-builds-generator";
   };
 
   # Each model's .drv closure, compressed, with its sources (./bundle.nix): what lets a
@@ -270,13 +273,14 @@ let
 
   # Per-model settings the daemon only accepts from a trusted user (untrusted clients may set
   # max-silent-time, timeout and substituters listed in trusted-substituters).
-  needsTrust = any (
-    m:
+  trustedSubstituters = config.nix.settings.trusted-substituters or [ ];
+  needingTrust = lib.filterAttrs (
+    _: m:
     m.realise.builders != null
-    || m.realise.substituters != [ ]
+    || !(lib.all (u: lib.elem u trustedSubstituters) m.realise.substituters)
     || m.realise.trustedPublicKeys != [ ]
     || m.realise.buildersUseSubstitutes != null
-  ) (attrValues cfg.models);
+  ) cfg.models;
 
   realiseUnit = {
     environment.DEFERRED_BUILDS_NIX_STORE = "${config.nix.package}/bin/nix-store";
@@ -374,17 +378,18 @@ in
 
     trustRealiseUser = mkOption {
       type = types.bool;
-      default = needsTrust;
-      defaultText = literalExpression "true if any model sets realise.builders, realise.substituters, realise.trustedPublicKeys or realise.buildersUseSubstitutes";
+      default = false;
       description = ''
-        Whether to add `deferred-builds`, the (dynamic) user the realise units run as, to
+        Whether to add `deferred-builds`, the user the realise units run as, to
         {option}`nix.settings.trusted-users`. The daemon ignores per-model `builders`,
         `trusted-public-keys` and `builders-use-substitutes`, and substituters not listed
-        in {option}`nix.settings.trusted-substituters`, from an untrusted user.
+        in {option}`nix.settings.trusted-substituters`, from an untrusted user; evaluation
+        fails when a model sets one of them and this is `false`.
 
         A trusted user can make the daemon accept unsigned store paths, which is as good
-        as root. Only the realise units run as this user; leave this `false` and use
-        {option}`nix.settings.trusted-substituters` when substituters are all a model needs.
+        as root: this is never granted implicitly. Only the realise units run as this user;
+        use {option}`nix.settings.trusted-substituters` when substituters are all a model
+        needs.
       '';
     };
   };
@@ -401,6 +406,10 @@ in
             # Its closure is the toplevel's drvPath with every output: every model's.
             assertion = !(config.system.includeBuildDependencies or false) || cfg.models == { };
             message = "${opt}: system.includeBuildDependencies would make nixos-rebuild train every model (it puts the outputs of every derivation in the system's build closure into the system). Set it to false, or declare the models without deferred-builds.";
+          }
+          {
+            assertion = cfg.trustRealiseUser || needingTrust == { };
+            message = "${opt}: models ${lib.concatStringsSep ", " (lib.attrNames needingTrust)} set realise.builders, realise.trustedPublicKeys, realise.buildersUseSubstitutes or realise.substituters not listed in nix.settings.trusted-substituters, which nix-daemon ignores unless the realise user is trusted. Set ${opt}.trustRealiseUser = true to add \"deferred-builds\" to nix.settings.trusted-users, which is as good as root (a trusted user can make the daemon accept unsigned store paths); or drop those settings, and list the substituters in nix.settings.trusted-substituters.";
           }
         ];
 

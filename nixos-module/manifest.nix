@@ -24,13 +24,24 @@
 #     drvOption = "drv";        # how messages name a model's derivation attribute
 #     writeText = null;         # pkgs.writeText in NixOS; null builds with /bin/sh
 #     bundle = null;            # drv -> its derivation bundle (./bundle.nix), or null
+#     checker = null;           # "${pkg}/lib/systemd/system-generators/deferred-builds-generator"
 #   }
 #   => { text; errors; file; name; }
 #
-# `errors` is a list of messages, empty when the declarations are valid; each names the model
-# and the option and says what to change. `text` is the manifest. `file` is the manifest as a
-# store file (a derivation: `builtins.toFile` cannot refer to the bundles, which are outputs); forcing it
-# with errors throws them all.
+# The manifest grammar lives in one place, the C parser (src/lib/validate.c and
+# src/lib/manifest*.c): `file` is built by running the real parser on the rendered manifest
+# (`checker --check FILE`, nixpkgs' checkConfig pattern), so the build fails with its
+# messages, naming the manifest line. The check carries only what the manifest carries (the
+# bundles, never a model's output): it trains nothing. Without a checker (Debian's
+# nix-instantiate tests pass this build's binary instead) the file is written unchecked.
+#
+# What only Nix can see is checked here, at evaluation: option shapes, string context (a
+# value that depends on a model's output would train it at nixos-rebuild time) and what
+# rendering would lose (a newline, white space at either end of a value, a list element with
+# a space). `errors` is a list of those messages, empty when the declarations are valid; each
+# names the model and the option and says what to change. `text` is the manifest. `file` is
+# the manifest as a store file (a derivation: `builtins.toFile` cannot refer to the bundles,
+# which are outputs); forcing it with errors throws them all.
 #
 # The manifest names each model's .drv and output path as text (context discarded): the
 # system closure holds no .drv and no model output. With `bundle`, each model's bundle (its
@@ -45,6 +56,7 @@
   drvOption ? "drv",
   writeText ? null,
   bundle ? null,
+  checker ? null,
   system ? builtins.currentSystem,
 }:
 let
@@ -67,7 +79,6 @@ let
     isString
     length
     match
-    replaceStrings
     split
     storeDir
     stringLength
@@ -79,14 +90,6 @@ let
 
   name = "deferred-builds-manifest.ini";
 
-  # inih's default build (INI_MAX_LINE 200, as Debian ships it) reads lines into a 200-byte
-  # buffer: 197 bytes of content leave room for "\r\n" and the terminating NUL. Longer lines
-  # are cut silently, so the generator rejects the file (src/lib/manifest.c).
-  maxLineBytes = 197;
-  maxManifestBytes = 1024 * 1024;
-  # The generator's bound for max-silent-time and timeout: 100 years.
-  maxSeconds = 100 * 365 * 24 * 3600;
-
   realiseKeys = [
     "maxSilentTime"
     "timeout"
@@ -96,8 +99,8 @@ let
     "buildersUseSubstitutes"
   ];
   listKeys = [
-    "substituters"
-    "trusted-public-keys"
+    "extra-substituters"
+    "extra-trusted-public-keys"
   ];
   modelKeys = [
     "drv"
@@ -133,48 +136,18 @@ let
       lp = stringLength p;
     in
     ls >= lp && substring (ls - lp) lp s == p;
-  upper = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
-  lower = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
-  toLower = replaceStrings upper lower;
   quote = toJSON;
   unknownKeys = allowed: set: filter (k: !(elem k allowed)) (attrNames set);
 
-  # Control characters: bytes 0x01-0x1f and 0x7f, and the C1 range U+0080..U+009F (UTF-8
-  # 0xc2 0x80..0x9f), which the C side rejects too. Built with fromJSON so this file stays
-  # plain ASCII.
-  controlClass = builtins.fromJSON ''"[\u0001-\u001f\u007f]"'';
-  hexDigits = [ "0" "1" "2" "3" "4" "5" "6" "7" "8" "9" "a" "b" "c" "d" "e" "f" ];
-  c1Chars = genList (
-    i: builtins.fromJSON ''"\u00${elemAt hexDigits (8 + i / 16)}${elemAt hexDigits (i - (i / 16) * 16)}"''
-  ) 32;
-  c1Alternation = "(${concatStringsSep "|" c1Chars})";
-  hasControl = s: hasMatch controlClass s || hasMatch c1Alternation s;
+  # A value holding a newline would split its manifest line in two: the parser would read
+  # the rest as a key of its own.
+  hasNewline = s: hasMatch "\n" s;
 
-  # ---- grammars (the same as src/lib/validate.c) ---------------------------------------------
+  # ---- what rendering needs (the grammar itself is the C parser's) ----------------------------
+  # A model name becomes a section header "[model.NAME]" and attribute paths of the module.
   nameRe = "[A-Za-z0-9][A-Za-z0-9_-]{0,63}";
-  generationRe = "[A-Za-z0-9][A-Za-z0-9._+-]{0,127}";
-  envNameRe = "[A-Za-z_][A-Za-z0-9_]*";
-  userRe = "[A-Za-z_][A-Za-z0-9_-]{0,30}";
-  memoryRe = "infinity|[0-9]+[KMGTPE%]?";
-  cpuQuotaRe = "[0-9]+%";
-  deviceRe = "(/dev/[^ ]+|(char|block)-[A-Za-z0-9_-]+)( [rwm]{1,3})?";
   storeHashRe = "[0-9a-df-np-sv-z]{32}";
   storePathRe = "${storeDir}/${storeHashRe}-[A-Za-z0-9+._?=-]+";
-
-  # Absolute and normalized: no "//", "/./", "/../", no trailing "/" (validate.c).
-  isNormalizedAbsolute =
-    s:
-    s == "/"
-    || (
-      hasPrefix "/" s
-      && !hasSuffix "/" s
-      && !hasSuffix "/." s
-      && !hasSuffix "/.." s
-      && !hasMatch "//" s
-      && !hasMatch "/\\./" s
-      && !hasMatch "/\\.\\./" s
-      && stringLength s <= 4095
-    );
 
   # tryEval: nixpkgs' toDerivation (a store path given where a package was expected) has a
   # drvPath that throws.
@@ -325,10 +298,10 @@ let
         ++ optional (r "timeout" != null) (entry "timeout" (toString (r "timeout")) (at "realise.timeout"))
         ++ optional (r "builders" != null) (entry "builders" (r "builders") (at "realise.builders"))
         ++ optional (r "substituters" != [ ]) (
-          entry "substituters" (concatStringsSep " " (r "substituters")) (at "realise.substituters")
+          entry "extra-substituters" (concatStringsSep " " (r "substituters")) (at "realise.substituters")
         )
         ++ optional (r "trustedPublicKeys" != [ ]) (
-          entry "trusted-public-keys" (concatStringsSep " " (r "trustedPublicKeys")) (at "realise.trustedPublicKeys")
+          entry "extra-trusted-public-keys" (concatStringsSep " " (r "trustedPublicKeys")) (at "realise.trustedPublicKeys")
         )
         ++ optional (r "buildersUseSubstitutes" != null) (
           entry "builders-use-substitutes" (if r "buildersUseSubstitutes" then "true" else "false") (
@@ -340,31 +313,21 @@ let
         ++ optional (cpuQuota != null) (entry "cpu-quota" cpuQuota (at "cpuQuota"))
         ++ map (v: entry "device-allow" v (at "deviceAllow")) deviceAllow;
 
-      # What inih would read differently from what was written, for any value.
+      # What rendering would lose, and what would train a model; the C parser checks the rest.
       valueErrors =
         e:
         let
           v = e.value;
-          line = lineOf e;
-          lineBytes = stringLength line;
           ctx = getContext v;
           dependsOn = md: ctx ? ${md.drvPath} && ((ctx.${md.drvPath}.allOutputs or false) || (ctx.${md.drvPath}.outputs or [ ]) != [ ]);
         in
-        optional (hasControl v)
-          "${e.label} contains a control character (a newline, a tab or another character below U+0020, U+007F or U+0080..U+009F); the manifest holds one value a line, so remove it."
-        # (Space-separated lists get this from an empty or spaced element, reported above.)
+        optional (hasNewline v)
+          "${e.label} contains a newline; the manifest holds one value a line, so remove it."
+        # inih strips white space around a value, so the parser cannot see it was there.
+        # (Space-separated lists get this from an empty or spaced element, reported below.)
         ++ optional (
-          !hasControl v && !(elem e.key listKeys) && (hasPrefix " " v || hasSuffix " " v)
+          !hasNewline v && !(elem e.key listKeys) && (hasPrefix " " v || hasSuffix " " v)
         ) "${e.label} = ${quote e.shown} begins or ends with whitespace, which the manifest parser (inih) strips; remove it."
-        ++ optional (hasMatch "(^;|[ ];)" v)
-          "${e.label} = ${quote e.shown} contains a \";\" at its start or after whitespace, which the manifest parser (inih) reads as the start of a comment and cuts off; remove the whitespace before the \";\"."
-        ++ optional (lineBytes > maxLineBytes)
-          "${e.label} is too long: its manifest line \"${e.key} = ...\" would be ${toString lineBytes} bytes, but the manifest parser (inih) reads at most ${toString maxLineBytes} bytes a line; ${
-            if e.key == "drv" || e.key == "out" || e.key == "bundle" then
-              "give the model derivation a shorter name"
-            else
-              "shorten the value (put long settings in a file and pass its path)"
-          }."
         ++ concatMap (
           md:
           optional (dependsOn md) (
@@ -375,22 +338,14 @@ let
           )
         ) modelDrvs;
 
-      # Grammars the generator checks again; failing here says so at evaluation, not at boot.
-      grammarErrors =
-        optional (!isNormalizedAbsolute (stringOf exec) || stringOf exec == "/")
-          "${execLabel} = ${quote (stringOf exec)} is not a normalized absolute path; give the program's full path, e.g. \"\${pkgs.hello}/bin/hello\" (no \"//\", \"/./\", \"/../\" or trailing \"/\")."
-        ++ concatMap (
+      # Rendering: a variable name holding "=" would move the rest into the value; list
+      # elements are joined with spaces.
+      renderErrors =
+        concatMap (
           k:
-          optional (!matches envNameRe k)
-            "${at "serve.environment"}: the variable name ${quote k} is not valid; use letters, digits and \"_\", not starting with a digit."
-          ++ optional (k == "DEFERRED_MODEL_PATH")
-            "${at "serve.environment.DEFERRED_MODEL_PATH"} is set by the serve unit itself (the published model); remove it."
+          optional (hasMatch "=" k || hasNewline k)
+            "${at "serve.environment"}: the variable name ${quote k} contains \"=\" or a newline; use letters, digits and \"_\"."
         ) (attrNames env)
-        ++ concatMap (
-          k:
-          optional (r k != null && r k > maxSeconds)
-            "${at "realise.${k}"} = ${toString (r k)} is more than 100 years (${toString maxSeconds} seconds); use a smaller number, or 0 for no limit."
-        ) [ "maxSilentTime" "timeout" ]
         ++ concatMap (
           k:
           concatMap (
@@ -400,21 +355,7 @@ let
                 if k == "substituters" then "URL" else "key"
               } a list element."
           ) (r k)
-        ) [ "substituters" "trustedPublicKeys" ]
-        ++ optional (user != null && !matches userRe user)
-          "${at "user"} = ${quote user} is not a valid user name; use up to 31 characters from letters, digits, \"_\" and \"-\", not starting with a digit or \"-\", or null for a dynamic user."
-        ++ optional (memoryMax != null && !(matches memoryRe memoryMax && stringLength memoryMax <= 20))
-          "${at "memoryMax"} = ${quote memoryMax} is not a systemd MemoryMax= size; use bytes with an optional K, M, G, T, P or E suffix, a percentage such as \"50%\", or \"infinity\"."
-        ++ optional (cpuQuota != null && !(matches cpuQuotaRe cpuQuota && stringLength cpuQuota <= 8))
-          "${at "cpuQuota"} = ${quote cpuQuota} is not a systemd CPUQuota= value; use a percentage such as \"200%\"."
-        ++ concatMap (
-          v:
-          let
-            parts = match deviceRe v;
-          in
-          optional (parts == null || (hasPrefix "/dev/" v && !isNormalizedAbsolute (head parts)))
-            "${at "deviceAllow"} element ${quote v} is not a systemd DeviceAllow= value; use a device node such as \"/dev/nvidia0\" or a class such as \"char-nvidia-uvm\", optionally followed by a space and r, w and/or m."
-        ) deviceAllow;
+        ) [ "substituters" "trustedPublicKeys" ];
     in
     if structural != [ ] then
       {
@@ -423,7 +364,7 @@ let
       }
     else
       {
-        errors = grammarErrors ++ concatMap valueErrors entries;
+        errors = renderErrors ++ concatMap valueErrors entries;
         lines = map lineOf entries;
       };
 
@@ -432,55 +373,34 @@ let
     result = checkModel n;
   }) modelNames;
 
-  # Two names that differ only in case are distinct units and files on Linux, but not to the
-  # people reading `deferred-builds status` nor on a case-insensitive (casefolded) state dir.
-  caseErrors =
-    let
-      groups = foldl' (
-        acc: n:
-        let
-          k = toLower n;
-        in
-        acc // { ${k} = (acc.${k} or [ ]) ++ [ n ]; }
-      ) { } modelNames;
-    in
-    concatMap (
-      k:
-      let
-        g = groups.${k};
-      in
-      optional (length g > 1)
-        "${optionPrefix}: the model names ${concatStringsSep " and " (map quote g)} differ only in case; rename all but one (unit and file names tell them apart, but people and case-insensitive file systems do not)."
-    ) (attrNames groups);
-
-  generationErrors = optional (generation != null && !(isString generation && matches generationRe generation)) "generation = ${quote generation} is not valid; use 1 to 128 characters from A-Z, a-z, 0-9, \".\", \"_\", \"+\" and \"-\", starting with a letter or a digit, or null to name the generation by the manifest's store path.";
+  # The generation is written as a line of the header.
+  generationErrors = optional (generation != null && !(isString generation && !hasNewline generation)) "generation = ${quote generation} must be a string without a newline, or null to name the generation by the manifest's store path.";
 
   text =
     "[deferred-builds]\nversion = 1\n"
     + (if generation != null then "generation = ${generation}\n" else "")
     + concatMapStrings (c: "\n[model.${c.name}]\n" + concatMapStrings (l: l + "\n") c.result.lines) checked;
 
-  sizeErrors = optional (
-    stringLength text > maxManifestBytes
-  ) "the manifest would be ${toString (stringLength text)} bytes; the generator reads at most ${toString maxManifestBytes}; declare fewer models.";
-
-  errorsBeforeSize = generationErrors ++ caseErrors ++ concatMap (c: c.result.errors) checked;
-  errors = errorsBeforeSize ++ (if errorsBeforeSize == [ ] then sizeErrors else [ ]);
+  errors = generationErrors ++ concatMap (c: c.result.errors) checked;
 
   file =
     if errors != [ ] then
       throw "deferred-builds: the model declarations are not valid:\n${concatMapStrings (e: "- ${e}\n") errors}"
-    else if writeText != null then
+    else if writeText != null && checker == null then
       writeText name text
-    # No nixpkgs: a plain derivation whose builder only uses shell built-ins (no PATH).
-    # passAsFile keeps large manifests out of the environment (MAX_ARG_STRLEN).
+    # A plain derivation whose builder only uses shell built-ins (no PATH), then the real
+    # parser on what it wrote: the build fails with the parser's messages. passAsFile keeps
+    # large manifests out of the environment (MAX_ARG_STRLEN).
     else
       derivation {
         inherit name system text;
         builder = "/bin/sh";
         args = [
           "-c"
-          ''while IFS= read -r line; do printf '%s\n' "$line"; done < "$textPath" > "$out"''
+          (
+            ''while IFS= read -r line; do printf '%s\n' "$line"; done < "$textPath" > "$out"''
+            + (if checker != null then '' && ${checker} --check "$out" >&2'' else "")
+          )
         ];
         passAsFile = [ "text" ];
         preferLocalBuild = true;

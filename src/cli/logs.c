@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* deferred-builds logs NAME [-n N] [-f]: a model's journal entries.
  *
- * Matches DEFERRED_MODEL=NAME (fields the helpers add) or any of the model's three
- * units, both what the units wrote (_SYSTEMD_UNIT / _SYSTEMD_USER_UNIT) and what the
- * manager said about them (UNIT / USER_UNIT). Without a journal (no journald, as in a bare
- * user manager) the status file still knows the last build line and the last error. */
+ * Matches only fields no other process can forge: what the model's three units wrote
+ * (_SYSTEMD_UNIT / _SYSTEMD_USER_UNIT, set by journald from the sender's cgroup) and what
+ * the manager said about them (UNIT= from PID 1, USER_UNIT= from our own user). The
+ * DEFERRED_MODEL= field the helpers add is any sender's to write, so it selects nothing.
+ * Without a journal (no journald, as in a bare user manager) the status file still knows
+ * the last build line and the last error. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +29,9 @@ static bool arg_follow = false;
 
 static void help(void) {
         printf("Usage: %s logs [-n N] [-f] NAME\n\n"
-               "Show the journal entries of model NAME: its realise, retrain and serve units and\n"
-               "every entry with DEFERRED_MODEL=NAME. Without a journal, show what the status file\n"
-               "knows (last build log line, last error).\n\n"
+               "Show the journal entries of model NAME: what its realise, retrain and serve units\n"
+               "wrote and what the service manager said about them. Without a journal, show what\n"
+               "the status file knows (last build log line, last error).\n\n"
                "  -n --lines=N   show the last N entries (default %d; \"all\": all of them)\n"
                "  -f --follow    keep printing new entries\n"
                "  --user         the user's units     --system  system units (default)\n"
@@ -70,9 +72,12 @@ static int parse_argv(int argc, char *argv[]) {
 }
 
 /* One disjunct: FIELD=VALUE, and in the user scope also _UID=ours, so that neither a
- * system unit of the same name nor another user's model shows up. */
+ * system unit of the same name nor another user's model shows up. A field the sender
+ * writes itself (UNIT=, USER_UNIT=) counts only from the service manager: _PID=1, or in
+ * the user scope our own process named systemd (_COMM= is journald's, from /proc). */
 static int add_term(sd_journal *j, const char *field, const char *value) {
         char match[UNIT_NAME_BUF + 64];
+        bool sender_field = !startswith(field, "_");
         int r;
         snprintf(match, sizeof match, "%s=%s", field, value);
         if ((r = sd_journal_add_match(j, match, 0)) < 0)
@@ -82,6 +87,9 @@ static int add_term(sd_journal *j, const char *field, const char *value) {
                 if ((r = sd_journal_add_match(j, match, 0)) < 0)
                         return r;
         }
+        if (sender_field &&
+            (r = sd_journal_add_match(j, arg_scope == SCOPE_USER ? "_COMM=systemd" : "_PID=1", 0)) < 0)
+                return r;
         return sd_journal_add_disjunction(j);
 }
 
@@ -97,8 +105,6 @@ static int add_matches(sd_journal *j, const char *name) {
         char unit[UNIT_NAME_BUF];
         int r;
 
-        if ((r = add_term(j, "DEFERRED_MODEL", name)) < 0)
-                return r;
         for (UnitKind k = 0; k < _UNIT_KIND_MAX; k++)
                 for (size_t i = 0; i < n_fields; i++)
                         if ((r = add_term(j, fields[i], model_unit_name(k, name, unit))) < 0)
@@ -106,7 +112,7 @@ static int add_matches(sd_journal *j, const char *name) {
         return 0;
 }
 
-/* In the system scope, entries of user managers' units match DEFERRED_MODEL= too. */
+/* In the system scope, entries of user managers' units are not the system's. */
 static bool entry_in_scope(sd_journal *j) {
         const void *data;
         size_t len;

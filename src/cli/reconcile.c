@@ -35,6 +35,7 @@
 
 #include "bus.h"
 #include "cli.h"
+#include "escape.h"
 #include "previous.h"
 #include "log.h"
 #include "model.h"
@@ -350,8 +351,9 @@ static int plan_removed(Plan *p, const ModelUnits *mu) {
         return any;
 }
 
-/* Removes RUNTIME/models/NAME of models no longer in the manifest: only a symlink into our
- * own roots folder, never anything else. */
+/* Removes RUNTIME/models/NAME of models no longer in the manifest: only a symlink that is
+ * exactly one of our published links, never anything else. The folder is opened without
+ * following a symlink in its place: this runs as root. */
 static int unpublish_removed(Plan *p, const Manifest *m, char **skipped, const UnitTable *units,
                              const char *runtime_dir) {
         _cleanup_free_ char *state_dir = NULL, *models_dir = NULL;
@@ -365,12 +367,22 @@ static int unpublish_removed(Plan *p, const Manifest *m, char **skipped, const U
         if (!models_dir)
                 return log_oom();
 
-        _cleanup_closedir_ DIR *d = opendir(models_dir);
-        if (!d) {
+        _cleanup_free_ char *shown = escape_for_message(models_dir, PATH_MAX);
+        if (!shown)
+                return log_oom();
+        _cleanup_close_ int fd = open(models_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
                 if (errno == ENOENT)
                         return 0;
-                return log_error_errno(-errno, "Failed to open %s: %m", models_dir);
+                if (errno == ELOOP || errno == ENOTDIR)
+                        return log_error_errno(-ENOTDIR, "Refusing %s: not a directory (a symlink in its place?)",
+                                               shown);
+                return log_error_errno(-errno, "Failed to open %s: %m", shown);
         }
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
+        if (!d)
+                return log_error_errno(-errno, "Failed to open %s: %m", shown);
+        TAKE_FD(fd);
         int ret = 0;
         struct dirent *de;
         while ((errno = 0, de = readdir(d))) {
@@ -380,13 +392,17 @@ static int unpublish_removed(Plan *p, const Manifest *m, char **skipped, const U
 
                 char target[PATH_MAX];
                 r = published_link_is_ours(dirfd(d), name, state_dir, target);
-                if (r <= 0) {
+                /* Ours, and exactly this model's root: ROOTS/GEN/NAME, nothing else in there. */
+                const char *base = strrchr(target, '/');
+                if (r <= 0 || !base || !streq(base + 1, name)) {
+                        _cleanup_free_ char *t = escape_for_message(target, PATH_MAX);
                         if (!target[0])
                                 log_warning("Leaving %s/%s alone: not a symlink, so not a model this tool published.",
-                                            models_dir, name);
+                                            shown, name);
                         else
-                                log_warning("Leaving %s/%s alone: it points to %s, not into %s/" ROOTS_SUBDIR ".",
-                                            models_dir, name, target, state_dir);
+                                log_warning("Leaving %s/%s alone: it points to %s, not to %s/" ROOTS_SUBDIR
+                                            "/GENERATION/%s.",
+                                            shown, name, strempty(t), state_dir, name);
                         continue;
                 }
                 const ModelUnits *mu = unit_table_find(units, name);
@@ -400,7 +416,7 @@ static int unpublish_removed(Plan *p, const Manifest *m, char **skipped, const U
                 if (arg_dry_run)
                         continue;
                 if (unlinkat(dirfd(d), name, 0) < 0 && errno != ENOENT)
-                        ret = log_error_errno(-errno, "Failed to remove the published link %s/%s: %m", models_dir,
+                        ret = log_error_errno(-errno, "Failed to remove the published link %s/%s: %m", shown,
                                               name);
         }
         if (errno != 0)

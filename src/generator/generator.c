@@ -9,11 +9,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "escape.h"
 #include "exitcode.h"
 #include "fileio.h"
 #include "log.h"
@@ -74,9 +76,14 @@ static int generate(Manifest *m, Scope scope, int dirfd) {
         if (r < 0)
                 return log_error_errno(r, "Failed to determine the state directory (set HOME or "
                                           "DEFERRED_BUILDS_STATE_DIR): %m");
-        if (!absolute_path_is_valid(real) || !absolute_path_is_valid(state_dir)) {
-                log_error("Manifest path %s or state directory %s is not a clean absolute path, not generating units.",
-                          real, state_dir);
+        /* The manifest path as given is written unquoted as SourcePath=; the resolved one and
+         * the state directory go quoted into Environment=. */
+        if (!unit_path_is_valid(source) || !absolute_path_is_valid(real) || !absolute_path_is_valid(state_dir)) {
+                _cleanup_free_ char *s = escape_for_message(source, PATH_MAX), *rs = escape_for_message(real, PATH_MAX),
+                                    *sd = escape_for_message(state_dir, PATH_MAX);
+                log_error("Manifest path %s (%s) or state directory %s is not a clean absolute path (normalized, "
+                          "printable UTF-8, no backslash), not generating units.",
+                          strempty(s), strempty(rs), strempty(sd));
                 return 0;
         }
 
@@ -124,10 +131,13 @@ static int run(const char *dest) {
                 return 0;
         }
 
+        _cleanup_free_ char *shown = escape_for_message(path, PATH_MAX);
+        if (!shown)
+                return log_oom();
         _cleanup_manifest_ Manifest *m = NULL;
         r = manifest_load(path, &m);
         if (r == -ENOENT) {
-                log_debug("No manifest at %s, no deferred models.", path);
+                log_debug("No manifest at %s, no deferred models.", shown);
                 return 0;
         }
         if (!m)
@@ -136,7 +146,7 @@ static int run(const char *dest) {
         if (r < 0 || m->rejected) {
                 log_error("Manifest %s rejected, no deferred-builds units generated; check it with "
                           "'deferred-builds check %s'.",
-                          path, path);
+                          shown, shown);
                 return 0;
         }
 
@@ -147,17 +157,18 @@ static int run(const char *dest) {
 }
 
 static int check(const char *path) {
+        _cleanup_free_ char *shown = escape_for_message(path, PATH_MAX);
         _cleanup_manifest_ Manifest *m = NULL;
         int r = manifest_load(path, &m);
-        if (!m)
+        if (!m || !shown)
                 return log_oom();
         if (r < 0) {
-                fprintf(stderr, "%s: error: cannot read: %s\n", path, strerror(-r));
+                fprintf(stderr, "%s: error: cannot read: %s\n", shown, strerror(-r));
                 return 1;
         }
         manifest_print_diags(m, stderr);
         if (m->rejected || manifest_count_errors(m) > 0) {
-                fprintf(stderr, "%s: %s\n", path,
+                fprintf(stderr, "%s: %s\n", shown,
                         m->rejected ? "rejected, no model would be loaded"
                                     : "some models would be skipped");
                 return 1;

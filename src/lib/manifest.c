@@ -19,45 +19,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "escape.h"
 #include "log.h"
+#include "manifest-parser.h"
 #include "util.h"
 #include "validate.h"
 
-/* inih needs room for "\r\n\0" in its line buffer. */
-#define LINE_MAX_BYTES (INI_MAX_LINE - 3)
-#define HEADER_SECTION "deferred-builds"
-#define MODEL_PREFIX "model."
-
-typedef struct Section {
-        char *name;         /* raw, untruncated */
-        unsigned line;
-        ssize_t model;      /* index into models, or -1 */
-        bool header;
-} Section;
-
-typedef struct Parser {
-        Manifest *m;
-        /* reader state */
-        const char *data, *end, *pos;
-        unsigned line;
-        char raw[INI_MAX_LINE + 1];
-        bool new_section;
-        char *section;  /* raw name of the current section */
-        unsigned section_line;
-        /* models as found, before validation */
-        Model *models;
-        size_t n_models;
-        ssize_t cur_model; /* -1: not in a model section */
-        bool in_header;
-        bool in_unknown;
-        bool saw_header, saw_version;
-        unsigned version_line;
-        bool too_many;
-        /* Open-addressing index of model names (index + 1, 0 = empty), so that finding a
-         * repeated section stays O(1) per section at 10,000 models. */
-        size_t *index;
-        size_t index_size;
-} Parser;
 
 static size_t name_hash(const char *s) {
         size_t h = 14695981039346656037ULL;
@@ -74,9 +41,7 @@ static size_t *index_slot(Parser *p, const char *name) {
                         return &p->index[i];
 }
 
-static int diag_add(Manifest *m, DiagLevel level, unsigned line, const char *model, const char *fmt, ...)
-        _printf_(5, 6);
-static int diag_add(Manifest *m, DiagLevel level, unsigned line, const char *model, const char *fmt, ...) {
+int diag_add(Manifest *m, DiagLevel level, unsigned line, const char *model, const char *fmt, ...) {
         /* Grown geometrically: a 10,000-model file may carry as many warnings. */
         if ((m->n_diags & (m->n_diags - 1)) == 0) {
                 Diag *n = realloc(m->diags, sizeof(Diag) * (m->n_diags ? m->n_diags * 2 : 4));
@@ -103,7 +68,7 @@ static int diag_add(Manifest *m, DiagLevel level, unsigned line, const char *mod
         return 0;
 }
 
-static void model_done(Model *md) {
+void model_done(Model *md) {
         free(md->name);
         free(md->drv);
         free(md->output);
@@ -115,6 +80,8 @@ static void model_done(Model *md) {
         free(md->builders);
         free(md->substituters);
         free(md->trusted_public_keys);
+        free(md->extra_substituters);
+        free(md->extra_trusted_public_keys);
         free(md->user);
         free(md->memory_max);
         free(md->cpu_quota);
@@ -138,43 +105,20 @@ void manifest_free(Manifest *m) {
         free(m);
 }
 
-/* Quotes a value for a message, cutting it short and showing bytes that cannot be shown. */
-static char *quote_for_message(const char *s) {
-        size_t n = strlen(s);
-        char *r = malloc(n * 4 + 8), *w = r;
-        if (!r)
-                return NULL;
-        *w++ = '\'';
-        for (size_t i = 0; i < n && i < 80; i++) {
-                unsigned char c = (unsigned char) s[i];
-                if (c < 0x20 || c == 0x7f || c == '\\' || c == '\'')
-                        w += sprintf(w, "\\x%02x", c);
-                else
-                        *w++ = (char) c;
-        }
-        if (n > 80) {
-                memcpy(w, "...", 3);
-                w += 3;
-        }
-        *w++ = '\'';
-        *w = 0;
-        return r;
+char *quoted(const char *s) {
+        return quote_for_message(s, SHOWN_MAX);
 }
 
-static Model *cur(Parser *p) {
-        return p->cur_model >= 0 ? &p->models[p->cur_model] : NULL;
-}
-
-static void model_error(Parser *p, unsigned line, const char *fmt, ...) _printf_(3, 4);
-static void model_error(Parser *p, unsigned line, const char *fmt, ...) {
-        Model *md = cur(p);
+void model_error(Parser *p, unsigned line, const char *fmt, ...) {
+        Model *md = &p->models[p->cur_model];
         char buf[1024];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(buf, sizeof buf, fmt, ap);
         va_end(ap);
         md->invalid = true;
-        (void) diag_add(p->m, DIAG_ERROR, line, md->name, "model '%s': %s, ignoring model", md->name, buf);
+        _cleanup_free_ char *q = quoted(md->name);
+        (void) diag_add(p->m, DIAG_ERROR, line, md->name, "model %s: %s, ignoring model", q ? q : "?", buf);
 }
 
 /* Opens a new section taken from the raw line; inih truncates names, we do not. */
@@ -199,7 +143,7 @@ static int section_begin(Parser *p, const char *name, unsigned line) {
 
         const char *mname = startswith(name, MODEL_PREFIX);
         if (!mname) {
-                _cleanup_free_ char *q = quote_for_message(name);
+                _cleanup_free_ char *q = quoted(name);
                 p->in_unknown = true;
                 return diag_add(p->m, DIAG_WARNING, line, NULL,
                                 "unknown section [%s]; sections are [" HEADER_SECTION "] and [" MODEL_PREFIX
@@ -220,8 +164,8 @@ static int section_begin(Parser *p, const char *name, unsigned line) {
         if (*slot) {
                 size_t i = *slot - 1;
                 p->cur_model = (ssize_t) i;
-                model_error(p, line, "defined twice (lines %u and %u); keep one [%s] section", p->models[i].line, line,
-                            name);
+                model_error(p, line, "defined twice (lines %u and %u); keep one of the two sections",
+                            p->models[i].line, line);
                 return 0;
         }
 
@@ -245,7 +189,7 @@ static int section_begin(Parser *p, const char *name, unsigned line) {
         *slot = p->n_models;
 
         if (!model_name_is_valid(mname)) {
-                _cleanup_free_ char *q = quote_for_message(mname);
+                _cleanup_free_ char *q = quoted(mname);
                 model_error(p, line,
                             "invalid name %s: a model name is 1 to %d characters from [A-Za-z0-9_-], starting with a "
                             "letter or digit",
@@ -285,168 +229,20 @@ static char *reader(char *str, int num, void *stream) {
         return str;
 }
 
-static int set_once(Parser *p, char **field, const char *key, const char *value, unsigned line) {
-        if (*field) {
-                model_error(p, line, "key '%s' is set twice; keep one", key);
-                return 0;
-        }
-        *field = strdup(value);
-        return *field ? 0 : -ENOMEM;
-}
-
-static bool parse_bool(const char *v, int *ret) {
-        if (streq(v, "true") || streq(v, "yes") || streq(v, "1")) {
-                *ret = 1;
-                return true;
-        }
-        if (streq(v, "false") || streq(v, "no") || streq(v, "0")) {
-                *ret = 0;
-                return true;
-        }
-        return false;
-}
-
-/* inih drops everything from " ;" on; such a value is not what its author wrote. */
-static bool raw_line_has_inline_comment(const char *raw) {
-        const char *eq = strpbrk(raw, "=:");
-        if (!eq)
-                return false;
-        for (const char *s = eq + 1; *s; s++)
-                if (*s == ';' && (s[-1] == ' ' || s[-1] == '\t'))
-                        return true;
-        return false;
-}
-
-static int handle_model_key(Parser *p, const char *key, const char *value) {
-        Model *md = cur(p);
-        unsigned line = p->line;
-        int r;
-
-        if (raw_line_has_inline_comment(p->raw)) {
-                model_error(p, line, "value of '%s' contains ' ;', which starts a comment in this format", key);
-                return 0;
-        }
-        if (!string_is_printable_utf8(value)) {
-                _cleanup_free_ char *q = quote_for_message(value);
-                model_error(p, line, "value of '%s' is %s: control characters and invalid UTF-8 are not allowed",
-                            key, q ? q : "?");
-                return 0;
-        }
-
-        if (streq(key, "drv")) {
-                if ((r = set_once(p, &md->drv, key, value, line)) < 0)
-                        return r;
-                md->drv_line = line;
-                if (!drv_path_is_valid(value)) {
-                        _cleanup_free_ char *q = quote_for_message(value);
-                        model_error(p, line,
-                                    "drv %s is not a derivation in the store: expected %s/<32 base-32 chars>-<name>.drv",
-                                    q ? q : "?", store_dir());
-                }
-        } else if (streq(key, "out")) {
-                if ((r = set_once(p, &md->out, key, value, line)) < 0)
-                        return r;
-                if (!store_path_is_valid(value) || endswith(value, ".drv")) {
-                        _cleanup_free_ char *q = quote_for_message(value);
-                        model_error(p, line, "out %s is not a store path: expected %s/<32 base-32 chars>-<name>",
-                                    q ? q : "?", store_dir());
-                }
-        } else if (streq(key, "bundle")) {
-                if ((r = set_once(p, &md->bundle, key, value, line)) < 0)
-                        return r;
-                if (!store_path_is_valid(value) || endswith(value, ".drv")) {
-                        _cleanup_free_ char *q = quote_for_message(value);
-                        model_error(p, line, "bundle %s is not a store path: expected %s/<32 base-32 chars>-<name>",
-                                    q ? q : "?", store_dir());
-                }
-        } else if (streq(key, "output")) {
-                if ((r = set_once(p, &md->output, key, value, line)) < 0)
-                        return r;
-                if (!output_name_is_valid(value))
-                        model_error(p, line, "output '%s' is not a derivation output name (like out, bin, model)", value);
-        } else if (streq(key, "exec")) {
-                if ((r = set_once(p, &md->exec, key, value, line)) < 0)
-                        return r;
-                md->exec_line = line;
-                if (!absolute_path_is_valid(value) || streq(value, "/"))
-                        model_error(p, line,
-                                    "exec '%s' is not an absolute, normalized program path; arguments go in "
-                                    "separate 'arg =' lines",
-                                    value);
-        } else if (streq(key, "arg")) {
-                if ((r = strv_extend(&md->args, &md->n_args, value)) < 0)
-                        return r;
-        } else if (streq(key, "environment")) {
-                if (!env_assignment_is_valid(value))
-                        model_error(p, line, "environment '%s' is not NAME=VALUE with NAME from [A-Za-z_][A-Za-z0-9_]*",
-                                    value);
-                else if ((r = strv_extend(&md->env, &md->n_env, value)) < 0)
-                        return r;
-        } else if (streq(key, "max-silent-time") || streq(key, "timeout")) {
-                bool silent = streq(key, "max-silent-time");
-                unsigned long long v;
-                bool *has = silent ? &md->has_max_silent_time : &md->has_timeout;
-                if (*has)
-                        model_error(p, line, "key '%s' is set twice; keep one", key);
-                else if (safe_atou64(value, &v) < 0 || v > 100ULL * 365 * 24 * 3600)
-                        model_error(p, line, "%s '%s' is not a number of seconds (0 means no limit)", key, value);
-                else {
-                        *has = true;
-                        *(silent ? &md->max_silent_time : &md->timeout) = v;
-                }
-        } else if (streq(key, "builders")) {
-                return set_once(p, &md->builders, key, value, line);
-        } else if (streq(key, "substituters")) {
-                return set_once(p, &md->substituters, key, value, line);
-        } else if (streq(key, "trusted-public-keys")) {
-                return set_once(p, &md->trusted_public_keys, key, value, line);
-        } else if (streq(key, "builders-use-substitutes")) {
-                int b;
-                if (md->builders_use_substitutes >= 0)
-                        model_error(p, line, "key '%s' is set twice; keep one", key);
-                else if (!parse_bool(value, &b))
-                        model_error(p, line, "builders-use-substitutes '%s' is not true or false", value);
-                else
-                        md->builders_use_substitutes = b;
-        } else if (streq(key, "notify")) {
-                int b;
-                if (md->notify >= 0)
-                        model_error(p, line, "key '%s' is set twice; keep one", key);
-                else if (!parse_bool(value, &b))
-                        model_error(p, line, "notify '%s' is not true or false", value);
-                else
-                        md->notify = b;
-        } else if (streq(key, "user")) {
-                if ((r = set_once(p, &md->user, key, value, line)) < 0)
-                        return r;
-                if (!user_name_is_valid(value))
-                        model_error(p, line, "user '%s' is not a valid user name", value);
-        } else if (streq(key, "memory-max")) {
-                if ((r = set_once(p, &md->memory_max, key, value, line)) < 0)
-                        return r;
-                if (!memory_size_is_valid(value))
-                        model_error(p, line, "memory-max '%s' is not a size like 4G, 512M, 50%% or infinity", value);
-        } else if (streq(key, "cpu-quota")) {
-                if ((r = set_once(p, &md->cpu_quota, key, value, line)) < 0)
-                        return r;
-                if (!cpu_quota_is_valid(value))
-                        model_error(p, line, "cpu-quota '%s' is not a percentage like 200%%", value);
-        } else if (streq(key, "device-allow")) {
-                if (!device_allow_is_valid(value))
-                        model_error(p, line, "device-allow '%s' is not '/dev/PATH [rwm]' or 'char-CLASS [rwm]'", value);
-                else if ((r = strv_extend(&md->device_allow, &md->n_device_allow, value)) < 0)
-                        return r;
-        } else {
-                _cleanup_free_ char *q = quote_for_message(key);
-                return diag_add(p->m, DIAG_WARNING, line, md->name,
-                                "model '%s': unknown key %s, ignoring it (see deferred-builds.ini(5))", md->name,
-                                q ? q : "?");
-        }
-        return 0;
-}
-
 static int handle_header_key(Parser *p, const char *key, const char *value) {
         Manifest *m = p->m;
+        _cleanup_free_ char *qk = quoted(key), *qv = quoted(value);
+        if (!qk || !qv)
+                return -ENOMEM;
+        /* The header's values are cut at an inline comment like any other. */
+        if ((streq(key, "version") || streq(key, "generation")) && raw_line_has_inline_comment(p->raw))
+                return diag_add(m, DIAG_ERROR, p->line, NULL,
+                                "value of %s contains ' ;', which starts a comment in this format", qk);
+        if ((streq(key, "version") || streq(key, "generation")) && raw_line_has_odd_space(p->raw))
+                return diag_add(m, DIAG_ERROR, p->line, NULL,
+                                "value of %s has a vertical tab, form feed or carriage return around it, which the "
+                                "manifest parser strips as white space; remove it",
+                                qk);
         if (streq(key, "version")) {
                 unsigned long long v;
                 if (p->saw_version)
@@ -454,7 +250,7 @@ static int handle_header_key(Parser *p, const char *key, const char *value) {
                 p->saw_version = true;
                 p->version_line = p->line;
                 if (safe_atou64(value, &v) < 0 || v > UINT_MAX)
-                        return diag_add(m, DIAG_ERROR, p->line, NULL, "version '%s' is not a number", value);
+                        return diag_add(m, DIAG_ERROR, p->line, NULL, "version %s is not a number", qv);
                 m->version = (unsigned) v;
                 if (v != MANIFEST_VERSION)
                         return diag_add(m, DIAG_ERROR, p->line, NULL,
@@ -466,15 +262,15 @@ static int handle_header_key(Parser *p, const char *key, const char *value) {
                         return diag_add(m, DIAG_ERROR, p->line, NULL, "generation is set twice; keep one");
                 if (!generation_is_valid(value))
                         return diag_add(m, DIAG_ERROR, p->line, NULL,
-                                        "generation '%s' must be 1 to %d characters from [A-Za-z0-9._+-], starting "
+                                        "generation %s must be 1 to %d characters from [A-Za-z0-9._+-], starting "
                                         "with a letter or digit",
-                                        value, GENERATION_MAX);
+                                        qv, GENERATION_MAX);
                 m->generation = strdup(value);
                 if (!m->generation)
                         return -ENOMEM;
         } else
                 return diag_add(m, DIAG_WARNING, p->line, NULL,
-                                "unknown key '%.60s' in [" HEADER_SECTION "], ignoring it", key);
+                                "unknown key %s in [" HEADER_SECTION "], ignoring it", qk);
         return 0;
 }
 
@@ -482,10 +278,11 @@ static int handler(void *user, const char *section, const char *name, const char
         Parser *p = user;
         (void) section; /* possibly truncated by inih: we use the raw name from the reader */
         int r = 0;
-        if (!p->section)
-                r = diag_add(p->m, DIAG_WARNING, p->line, NULL,
-                             "key '%.60s' outside any section, ignoring it", name);
-        else if (p->in_header)
+        if (!p->section) {
+                _cleanup_free_ char *q = quoted(name);
+                r = diag_add(p->m, DIAG_WARNING, p->line, NULL, "key %s outside any section, ignoring it",
+                             q ? q : "?");
+        } else if (p->in_header)
                 r = handle_header_key(p, name, value);
         else if (p->cur_model >= 0)
                 r = handle_model_key(p, name, value);
@@ -516,10 +313,13 @@ static int prescan(Manifest *m, const char *data, size_t size) {
                                         "line is %zu bytes long, the limit is %d: shorten the value "
                                         "(split arguments into several 'arg =' lines)",
                                         l, LINE_MAX_BYTES), -EBADMSG;
-                if (l > 0 && (s[0] == ' ' || s[0] == '\t')) {
+                /* inih's white space is isspace(): a line starting with a vertical tab, form
+                 * feed or carriage return continues the previous value or hides a section
+                 * header just as one starting with a space does. */
+                if (l > 0 && ini_space(s[0])) {
                         bool blank = true;
                         for (size_t i = 0; i < l; i++)
-                                if (s[i] != ' ' && s[i] != '\t')
+                                if (!ini_space(s[i]))
                                         blank = false;
                         if (!blank)
                                 return diag_add(m, DIAG_ERROR, line, NULL,
@@ -529,6 +329,37 @@ static int prescan(Manifest *m, const char *data, size_t size) {
                 }
                 s += len + (nl ? 1 : 0);
         }
+        return 0;
+}
+
+/* A stable merge sort by line, O(n log n): a 1 MiB file can carry 100,000 diagnostics, and
+ * those added late (one per model at its header line) may all move. */
+static int sort_diags(Manifest *m) {
+        size_t n = m->n_diags;
+        if (n < 2)
+                return 0;
+        _cleanup_free_ Diag *tmp = malloc(sizeof(Diag) * n);
+        if (!tmp)
+                return -ENOMEM;
+        Diag *a = m->diags, *b = tmp;
+        for (size_t width = 1; width < n; width *= 2) {
+                for (size_t lo = 0; lo < n; lo += 2 * width) {
+                        size_t mid = lo + width < n ? lo + width : n;
+                        size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+                        size_t i = lo, j = mid, k = lo;
+                        while (i < mid && j < hi)
+                                b[k++] = a[j].line < a[i].line ? a[j++] : a[i++];
+                        while (i < mid)
+                                b[k++] = a[i++];
+                        while (j < hi)
+                                b[k++] = a[j++];
+                }
+                Diag *t = a;
+                a = b;
+                b = t;
+        }
+        if (a != m->diags)
+                memcpy(m->diags, a, sizeof(Diag) * n);
         return 0;
 }
 
@@ -567,6 +398,9 @@ static int finish(Parser *p) {
                 if (!md->invalid && !md->output && !(md->output = strdup("out")))
                         return -ENOMEM;
         }
+        int r = check_fleet(p);
+        if (r < 0)
+                return r;
 
         /* Keep valid models, sorted, so output is deterministic. */
         size_t k = 0;
@@ -651,14 +485,12 @@ static int parse_internal(const char *path, bool on_disk, const char *data, size
         free(p.models);
         free(p.section);
         free(p.index);
-        /* Report in file order (checks made at the end of a section are added late). A
-         * stable insertion sort: the list is short and nearly sorted. */
-        for (size_t i = 1; i < m->n_diags; i++)
-                for (size_t j = i; j > 0 && m->diags[j - 1].line > m->diags[j].line; j--) {
-                        Diag t = m->diags[j];
-                        m->diags[j] = m->diags[j - 1];
-                        m->diags[j - 1] = t;
-                }
+        /* Report in file order: checks made at the end of a section, or across models, are
+         * added late. */
+        if (sort_diags(m) < 0) {
+                m->rejected = true;
+                (void) diag_add(m, DIAG_ERROR, 0, NULL, "could not parse: out of memory");
+        }
         if (m->rejected) {
                 for (size_t i = 0; i < m->n_models; i++)
                         model_done(&m->models[i]);
@@ -713,23 +545,25 @@ size_t manifest_count_errors(const Manifest *m) {
 
 void manifest_print_diags(const Manifest *m, void *file) {
         FILE *f = file;
+        _cleanup_free_ char *path = escape_for_message(m->path, PATH_MAX);
         for (size_t i = 0; i < m->n_diags; i++) {
                 const Diag *d = &m->diags[i];
                 const char *lvl = d->level == DIAG_ERROR ? "error" : "warning";
                 if (d->line)
-                        fprintf(f, "%s:%u: %s: %s\n", m->path, d->line, lvl, d->message);
+                        fprintf(f, "%s:%u: %s: %s\n", strempty(path), d->line, lvl, d->message);
                 else
-                        fprintf(f, "%s: %s: %s\n", m->path, lvl, d->message);
+                        fprintf(f, "%s: %s: %s\n", strempty(path), lvl, d->message);
         }
 }
 
 void manifest_log_diags(const Manifest *m) {
+        _cleanup_free_ char *path = escape_for_message(m->path, PATH_MAX);
         for (size_t i = 0; i < m->n_diags; i++) {
                 const Diag *d = &m->diags[i];
                 int lvl = d->level == DIAG_ERROR ? LOG_ERR : LOG_WARNING;
                 if (d->line)
-                        log_internal(lvl, 0, "%s:%u: %s", m->path, d->line, d->message);
+                        log_internal(lvl, 0, "%s:%u: %s", strempty(path), d->line, d->message);
                 else
-                        log_internal(lvl, 0, "%s: %s", m->path, d->message);
+                        log_internal(lvl, 0, "%s: %s", strempty(path), d->message);
         }
 }

@@ -44,8 +44,10 @@ typedef struct Model {
         unsigned long long timeout;
         bool has_max_silent_time, has_timeout;
         char *builders;
-        char *substituters;
+        char *substituters;        /* replace the daemon's lists */
         char *trusted_public_keys;
+        char *extra_substituters;  /* add to them */
+        char *extra_trusted_public_keys;
         int builders_use_substitutes;
         /* serve options */
         char *user;

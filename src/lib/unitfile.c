@@ -64,8 +64,11 @@ void buf_free(Buf *b) {
 /* Escapes by runs: everything up to the next special character is copied at once, which
  * matters at 10,000 models (one call per character was a quarter of the generator's
  * instructions). */
+#define EXEC_SPECIAL "\\\"%$"
+#define ENV_SPECIAL "\\\"%"
+
 static void put_quoted(Buf *b, const char *s, bool dollar) {
-        const char *special = dollar ? "\\\"%$" : "\\\"%";
+        const char *special = dollar ? EXEC_SPECIAL : ENV_SPECIAL;
         buf_putn(b, "\"", 1);
         for (;;) {
                 size_t n = strcspn(s, special);
@@ -79,6 +82,27 @@ static void put_quoted(Buf *b, const char *s, bool dollar) {
                 s++;
         }
         buf_putn(b, "\"", 1);
+}
+
+/* Bytes buf_put_exec_word() appends for s. */
+static size_t exec_word_length(const char *s) {
+        size_t n = 2; /* the quotes */
+        for (;;) {
+                size_t k = strcspn(s, EXEC_SPECIAL);
+                n += k;
+                s += k;
+                if (!*s)
+                        return n;
+                n += 2;
+                s++;
+        }
+}
+
+size_t unit_exec_start_length(const Model *md) {
+        size_t n = strlen("ExecStart=") + exec_word_length(md->exec);
+        for (size_t i = 0; i < md->n_args; i++)
+                n += 1 + exec_word_length(md->args[i]);
+        return n;
 }
 
 void buf_put_exec_word(Buf *b, const char *s) {
@@ -140,7 +164,8 @@ int unit_template_dropin(Scope scope, const char *manifest_real, const char *sta
         return buf_finish(&b, ret);
 }
 
-/* FNV-1a: a stable short hash for user names; not a security boundary. */
+/* FNV-1a: a stable short hash for user names. Not collision-resistant: the manifest parser
+ * refuses two models whose hashed names are equal. */
 static unsigned long long fnv1a(const char *s) {
         unsigned long long h = 14695981039346656037ULL;
         for (; *s; s++) {
@@ -154,7 +179,7 @@ void serve_user_name(const char *model, char out[32]) {
         if (strlen("dserve-") + strlen(model) <= 31)
                 snprintf(out, 32, "dserve-%s", model);
         else
-                snprintf(out, 32, "dserve-%016llx", fnv1a(model));
+                snprintf(out, 32, "dserve_%016llx", fnv1a(model));
 }
 
 int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **ret) {

@@ -33,7 +33,13 @@ void buf_put_specifier_escaped(Buf *b, const char *s);
 /* Text of generated files. `source` is the manifest path shown as SourcePath=. */
 int unit_template_dropin(Scope scope, const char *manifest_real, const char *state_dir, const char *source,
                          char **ret);
+/* systemd reads a unit-file line of at most this many bytes (LONG_LINE_MAX - 1); a longer
+ * one fails the whole unit ("No buffer space available"). */
+#define UNIT_LINE_MAX (1024 * 1024 - 1)
+/* Length of the ExecStart= line unit_serve_dropin() writes for md, without its newline. */
+size_t unit_exec_start_length(const Model *md);
 int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **ret);
 /* The dynamic user name a system-scope server runs as when the model sets no user=:
- * "dserve-NAME" when that fits systemd's 31-character limit, else "dserve-" and a hash. */
+ * "dserve-NAME" when that fits systemd's 31-character limit, else "dserve_" and a 64-bit
+ * hash of the name: the forms differ in their eighth byte ('-' or '_'), so they never meet. */
 void serve_user_name(const char *model, char out[32]);

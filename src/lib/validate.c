@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "validate.h"
 
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,7 +83,7 @@ bool absolute_path_is_valid(const char *s) {
                 if (*p != '/')
                         continue;
                 const char *c = p + 1;
-                if (*c == '/')
+                if (*c == '/' || strcspn(c, "/") > NAME_MAX)
                         return false;
                 if (c[0] == '.' && (c[1] == '/' || c[1] == 0))
                         return false;
@@ -91,38 +93,59 @@ bool absolute_path_is_valid(const char *s) {
         return true;
 }
 
-bool string_is_printable_utf8(const char *s) {
+size_t unichar_at(const char *s, uint32_t *ret) {
         const unsigned char *p = (const unsigned char *) s;
-        while (*p) {
-                unsigned c = *p;
-                if (c < 0x20 || c == 0x7f)
-                        return false;
-                if (c < 0x80) {
-                        p++;
+        unsigned c = p[0];
+        uint32_t cp;
+        size_t len;
+        if (c < 0x80) {
+                *ret = c;
+                return c ? 1 : 0;
+        }
+        if ((c & 0xe0) == 0xc0) {
+                cp = c & 0x1f;
+                len = 2;
+        } else if ((c & 0xf0) == 0xe0) {
+                cp = c & 0x0f;
+                len = 3;
+        } else if ((c & 0xf8) == 0xf0) {
+                cp = c & 0x07;
+                len = 4;
+        } else
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        /* Overlong forms, surrogates and code points beyond U+10FFFF are not UTF-8. */
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+                return 0;
+        *ret = cp;
+        return len;
+}
+
+bool unichar_is_printable(uint32_t cp) {
+        /* C0, DEL and C1 controls; and the noncharacters systemd's utf8_is_valid() refuses
+         * (U+FDD0..U+FDEF and the last two code points of every plane): a unit line holding
+         * one is dropped whole ("String is not UTF-8 clean"). */
+        return cp >= 0x20 && !(cp >= 0x7f && cp <= 0x9f) && !(cp >= 0xfdd0 && cp <= 0xfdef) &&
+               (cp & 0xfffe) != 0xfffe;
+}
+
+bool string_is_printable_utf8(const char *s) {
+        while (*s) {
+                /* Printable ASCII, nearly every byte of a manifest, needs no decoding. */
+                if ((unsigned char) *s >= 0x20 && (unsigned char) *s < 0x7f) {
+                        s++;
                         continue;
                 }
-                unsigned cp, len;
-                if ((c & 0xe0) == 0xc0) {
-                        cp = c & 0x1f;
-                        len = 2;
-                } else if ((c & 0xf0) == 0xe0) {
-                        cp = c & 0x0f;
-                        len = 3;
-                } else if ((c & 0xf8) == 0xf0) {
-                        cp = c & 0x07;
-                        len = 4;
-                } else
+                uint32_t cp;
+                size_t n = unichar_at(s, &cp);
+                if (n == 0 || !unichar_is_printable(cp))
                         return false;
-                for (unsigned i = 1; i < len; i++) {
-                        if ((p[i] & 0xc0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (p[i] & 0x3f);
-                }
-                /* Overlong forms, surrogates, beyond U+10FFFF and C1 controls are rejected. */
-                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-                    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || (cp >= 0x80 && cp <= 0x9f))
-                        return false;
-                p += len;
+                s += n;
         }
         return true;
 }
@@ -161,34 +184,83 @@ bool user_name_is_valid(const char *s) {
         return true;
 }
 
-static bool all_digits(const char *s, const char *end) {
-        if (s == end)
-                return false;
-        for (; s < end; s++)
-                if (*s < '0' || *s > '9')
+bool user_name_is_reserved(const char *s) {
+        /* root is root; deferred-builds owns the GC roots and talks to nix-daemon; dserve-*
+         * and dserve_* are the servers' dynamic users (serve_user_name()). */
+        return streq(s, "root") || streq(s, "deferred-builds") || startswith(s, "dserve-") || startswith(s, "dserve_");
+}
+
+bool env_name_is_reserved(const char *name, size_t len) {
+        /* DEFERRED_MODEL_PATH, DEFERRED_MODEL_NAME and DEFERRED_BUILDS_*: set by the units. */
+        return len >= strlen("DEFERRED_") && memcmp(name, "DEFERRED_", strlen("DEFERRED_")) == 0;
+}
+
+bool exec_path_is_valid(const char *s) {
+        /* systemd refuses an executable name holding a quote or a backslash (string_is_safe():
+         * "Executable name contains special characters"), and expands no '$' in it, so "$$"
+         * would stay doubled: none of the three can be written so that systemd runs the path. */
+        return absolute_path_is_valid(s) && !streq(s, "/") && !strpbrk(s, "\"'\\$");
+}
+
+bool unit_path_is_valid(const char *s) {
+        /* Written unquoted (SourcePath=): a trailing backslash would join the next line and
+         * trailing white space would be stripped. Backslashes are refused altogether. */
+        return absolute_path_is_valid(s) && !strchr(s, '\\') && !endswith(s, " ");
+}
+
+/* Parses [0-9]+ of at most 20 digits with no overflow; *end is where the digits stop. */
+static bool parse_digits(const char *s, const char **end, unsigned long long *ret) {
+        unsigned long long v = 0;
+        const char *p = s;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                unsigned d = (unsigned) (*p - '0');
+                if (v > (ULLONG_MAX - d) / 10)
                         return false;
-        return true;
+                v = v * 10 + d;
+        }
+        *end = p;
+        *ret = v;
+        return p != s;
 }
 
 bool memory_size_is_valid(const char *s) {
+        /* systemd (config_parse_memory_limit): "infinity"; a percentage of physical memory,
+         * 1% to 100% (0% is "out of range", over 100% "invalid"); or bytes, 1 to 2^64 - 2
+         * (0 and 2^64 - 1 are "out of range", more overflows). Outside these the setting is
+         * dropped and the server runs with no limit. */
         if (streq(s, "infinity"))
                 return true;
-        size_t n = strlen(s);
-        if (n == 0 || n > 20)
+        const char *e;
+        unsigned long long v;
+        if (!parse_digits(s, &e, &v))
                 return false;
-        if (s[n - 1] == '%')
-                return all_digits(s, s + n - 1);
-        if (strchr("KMGTPE", s[n - 1]))
-                return all_digits(s, s + n - 1);
-        return all_digits(s, s + n);
+        if (streq(e, "%"))
+                return v >= 1 && v <= 100;
+        static const char suffixes[] = "KMGTPE";
+        unsigned long long factor = 1;
+        if (*e) {
+                const char *k = strchr(suffixes, *e);
+                if (!k || e[1])
+                        return false;
+                for (const char *q = suffixes; q <= k; q++)
+                        factor *= 1024;
+        }
+        return v >= 1 && v <= (ULLONG_MAX - 1) / factor;
 }
 
 bool cpu_quota_is_valid(const char *s) {
-        size_t n = strlen(s);
-        return n >= 2 && n <= 8 && s[n - 1] == '%' && all_digits(s, s + n - 1);
+        /* systemd (parse_permyriad_unbounded() in config_parse_cpu_quota): a percentage above
+         * 0% whose permyriad value fits an int, so at most INT_MAX / 100 percent. */
+        const char *e;
+        unsigned long long v;
+        return parse_digits(s, &e, &v) && streq(e, "%") && v >= 1 && v <= INT_MAX / 100;
 }
 
 bool device_allow_is_valid(const char *s) {
+        /* systemd unquotes and unescapes the path (extract_first_word(EXTRACT_UNQUOTE)), and a
+         * trailing backslash joins the next unit-file line: no quotes or backslashes. */
+        if (strpbrk(s, "\"'\\"))
+                return false;
         _cleanup_free_ char *copy = strdup(s);
         if (!copy)
                 return false;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define MODEL_NAME_MAX 64
 #define GENERATION_MAX 128
@@ -19,9 +20,22 @@ bool store_path_is_valid(const char *s);
 bool drv_path_is_valid(const char *s);
 /* The store directory is /nix/store unless NIX_STORE_DIR says otherwise (tests only). */
 const char *store_dir(void);
-/* Absolute, normalized (no "//", "/./", "/../", trailing '/'), no control characters. */
+/* Absolute, normalized (no "//", "/./", "/../", trailing '/'), components of at most
+ * NAME_MAX bytes, at most 4095 bytes, printable UTF-8. */
 bool absolute_path_is_valid(const char *s);
-/* Valid UTF-8 with no control characters (bytes < 0x20 and 0x7f; also C1 U+0080..U+009F). */
+/* absolute_path_is_valid(), not "/", and no '"', '\'', '\\' or '$': a path systemd runs as
+ * the program of ExecStart= exactly as written. */
+bool exec_path_is_valid(const char *s);
+/* absolute_path_is_valid(), no backslash, no trailing space: a path written unquoted into a
+ * unit file (SourcePath=) that systemd reads back as written. */
+bool unit_path_is_valid(const char *s);
+/* Decodes the UTF-8 scalar at s into *ret; returns its length in bytes, or 0 at the end of s
+ * or when s does not start with a shortest-form scalar (no surrogates, at most U+10FFFF). */
+size_t unichar_at(const char *s, uint32_t *ret);
+/* Not a C0/C1 control or DEL, and not a noncharacter (U+FDD0..U+FDEF, U+xxFFFE, U+xxFFFF). */
+bool unichar_is_printable(uint32_t cp);
+/* Valid UTF-8 whose every code point is unichar_is_printable(): what systemd's unit-file
+ * parser keeps (it drops a line that is not "UTF-8 clean") and a terminal shows as text. */
 bool string_is_printable_utf8(const char *s);
 /* Environment assignment: [A-Za-z_][A-Za-z0-9_]*=printable */
 bool env_assignment_is_valid(const char *s);
@@ -29,9 +43,16 @@ bool env_assignment_is_valid(const char *s);
 bool output_name_is_valid(const char *s);
 /* POSIX-ish user name systemd accepts for User=: [A-Za-z_][A-Za-z0-9_-]{0,30} */
 bool user_name_is_valid(const char *s);
-/* systemd byte size: digits with optional K/M/G/T/P/E suffix, or "infinity", or N% */
+/* root, deferred-builds (the realise user) and the servers' dynamic users (dserve-*,
+ * dserve_*): no model may run its server as one of them. */
+bool user_name_is_reserved(const char *s);
+/* The len bytes at name start with DEFERRED_: variables the units set themselves. */
+bool env_name_is_reserved(const char *name, size_t len);
+/* MemoryMax= that systemd applies: "infinity", 1% to 100%, or 1 to 2^64 - 2 bytes written as
+ * digits with an optional K/M/G/T/P/E (base 1024) suffix. */
 bool memory_size_is_valid(const char *s);
-/* systemd CPUQuota=: digits followed by '%' */
+/* CPUQuota= that systemd applies: digits and '%', from 1% to 21474836% (INT_MAX / 100). */
 bool cpu_quota_is_valid(const char *s);
-/* DeviceAllow=: absolute /dev path or char-/block- class, optional " r|w|m" combination */
+/* DeviceAllow=: absolute /dev path or char-/block- class, optional " r|w|m" combination; no
+ * quotes or backslashes. */
 bool device_allow_is_valid(const char *s);

@@ -70,4 +70,17 @@ for case in tests/golden/[0-9]*/; do
                 is "$v" "" "$name: systemd-analyze verify $i"
         done
 done
+
+# SourcePath= is written unquoted: a manifest path that systemd would read differently (a
+# trailing backslash joins the next line) generates nothing, and says why.
+mkdir -p "$tmp/bs/out"
+cp tests/golden/01-basic/manifest.ini "$tmp/bs/manifest.ini\\"
+SYSTEMD_SCOPE=user DEFERRED_BUILDS_MANIFEST="$tmp/bs/manifest.ini\\" DEFERRED_BUILDS_STATE_DIR=/var/lib/deferred-builds \
+        "$gen" "$tmp/bs/out" 2>"$tmp/bs/stderr"
+is "$?:$(find "$tmp/bs/out" -mindepth 1 | wc -l)" "0:0" "a manifest path ending in a backslash: exit 0, no units"
+like "$(cat "$tmp/bs/stderr")" 'Manifest path .*manifest.ini\\x5c .* is not a clean absolute path' "and the log names the path, escaped"
+
+# The example of deferred-builds.ini(5) is a manifest the parser accepts.
+sed -n '/^\.nf/,/^\.fi/p' man/deferred-builds.ini.5 | sed -e '1d' -e '$d' -e 's/\\-/-/g' >"$tmp/man.ini"
+is "$("$gen" --check "$tmp/man.ini" 2>&1)" "configuration OK (1 models)" "the man page's example manifest parses"
 tap_done

@@ -258,9 +258,15 @@ if [ -x /lib/systemd/systemd-journald ]; then
         is "$rc" 0 "logs exits 0"
         unlike "$err" "No journal" "logs reads the journal"
         like "$out" "^[A-Z][a-z]{2} [0-9 ][0-9] [0-9:]{8} deferred-realise\[[0-9]+\]: Realising model broken: " \
-                "logs: TIME IDENTIFIER[PID]: MESSAGE, from DEFERRED_MODEL=broken"
+                "logs: TIME IDENTIFIER[PID]: MESSAGE, from broken's realise unit"
         like "$out" "deferred-realise\[[0-9]+\]: build of model broken failed: .*training diverged" "logs: the error"
         unlike "$out" "model (alpha|beta)" "logs: only broken's entries"
+        # Any local process can send DEFERRED_MODEL= or UNIT=; only journald's own fields count.
+        printf '%s\n' "MESSAGE=forged by another process" "DEFERRED_MODEL=broken" "UNIT=deferred-realise@broken.service" \
+                "USER_UNIT=deferred-realise@broken.service" | logger --journald
+        journalctl --sync 2>/dev/null
+        runo "$DB" logs broken
+        unlike "$out" "forged by another process" "logs: an entry that only claims to be broken's is not shown"
         runo "$DB" logs -n 1 broken
         is "$(printf '%s\n' "$out" | grep -c .)" 1 "logs -n 1 shows one entry"
         journalctl --sync 2>/dev/null # every entry sent so far is written: none arrives late
@@ -276,7 +282,7 @@ if [ -x /lib/systemd/systemd-journald ]; then
         wait "$JOURNALD_PID" 2>/dev/null
         rm -rf /run/systemd/journald.conf.d /run/systemd/journal /run/log/journal
 else
-        for t in "journald runs" "retry" "logs exits 0" "reads the journal" "format" "error" "only broken" "-n 1" "-f -n 0" "-f"; do
+        for t in "journald runs" "retry" "logs exits 0" "reads the journal" "format" "error" "only broken" "forged" "-n 1" "-f -n 0" "-f"; do
                 skip "logs with a journal: $t" "no /lib/systemd/systemd-journald"
         done
 fi

@@ -112,6 +112,26 @@ ok "a link pointing outside the roots is left alone" test -L "$RUNTIME/models/el
 like "$out" "Leaving .*/models/elsewhere alone: it points to /etc/hostname" "and reconcile says why"
 rm -f "$RUNTIME/models/stranger" "$RUNTIME/models/elsewhere"
 
+diag "only the exact link realise publishes is ours, and RUNTIME/models is never followed"
+ln -sfn "$DEFERRED_BUILDS_STATE_DIR/roots/../../escape" "$RUNTIME/models/dotdot"
+ln -sfn "$DEFERRED_BUILDS_STATE_DIR/roots/g1/slow" "$RUNTIME/models/borrowed"
+ln -sfn "$DEFERRED_BUILDS_STATE_DIR/roots/g1/sub/gone" "$RUNTIME/models/gone"
+out=$("$DB" reconcile 2>&1)
+ok "a link that only starts with STATE/roots/ is left alone" test -L "$RUNTIME/models/dotdot"
+ok "a link to another model's root is left alone" test -L "$RUNTIME/models/borrowed"
+ok "a link one folder too deep is left alone" test -L "$RUNTIME/models/gone"
+like "$out" "Leaving .*/models/borrowed alone: it points to .*/roots/g1/slow, not to .*/roots/GENERATION/borrowed" \
+        "and reconcile names the rule"
+rm -f "$RUNTIME/models/dotdot" "$RUNTIME/models/borrowed" "$RUNTIME/models/gone"
+mv "$RUNTIME/models" "$RUNTIME/models.real"
+ln -s models.real "$RUNTIME/models"
+ln -sfn "$DEFERRED_BUILDS_STATE_DIR/roots/g1/gone" "$RUNTIME/models.real/gone"
+out=$("$DB" reconcile 2>&1)
+ok "a removed model's link behind a symlinked RUNTIME/models is not removed" test -L "$RUNTIME/models.real/gone"
+like "$out" "Refusing .*/models: not a directory" "and reconcile refuses the symlink"
+rm -f "$RUNTIME/models" "$RUNTIME/models.real/gone"
+mv "$RUNTIME/models.real" "$RUNTIME/models"
+
 # ---------------------------------------------------------------------------------------
 diag "a changed model is retrained while the old one keeps serving, then swapped in"
 DRV_SLOW2=$(drv slow 2 8)

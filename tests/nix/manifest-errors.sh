@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Every validation rule of nixos-module/manifest.nix fires with its exact message, naming the
-# model and the option and saying what to change; valid declarations have no errors. The
-# cases are in tests/nix/fixtures/error-cases.nix.
+# Every rule about declarations fires with its exact message; valid declarations have no
+# errors. What only Nix can see (option shapes, string context, what rendering would lose)
+# is an evaluation error of nixos-module/manifest.nix naming the model and the option. The
+# grammar itself is the C parser's alone: for those cases Nix says nothing, and the real
+# parser (deferred-builds-generator --check, which the module runs on the rendered manifest
+# at build time) refuses the line. The cases are in tests/nix/fixtures/error-cases.nix.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
@@ -45,16 +48,44 @@ errors_are() { # errors_are CASE EXPECTED-LINES [FN]
         is "$got" "$2" "$desc"
 }
 
+gen="$ABS_BUILD/deferred-builds-generator"
+# parser_says CASE EXPECTED-LINES: the real parser's messages for the rendered manifest of
+# CASE (file name and the final summary line dropped); exit status 1, or 0 when none.
+parser_says() {
+        local rc got want=1
+        [ -z "$2" ] && want=0
+        if [ -z "${texts[$1]+set}" ]; then
+                tap_result 1 "$1: the manifest renders" "$all_texts"
+                return
+        fi
+        printf '%s\n' "${texts[$1]}" >"$SCRATCH/$1.ini"
+        got=$("$gen" --check "$SCRATCH/$1.ini" 2>&1 >/dev/null)
+        rc=$?
+        [ "$rc" = 1 ] && got=$(printf '%s\n' "$got" | sed -e "s|^$SCRATCH/$1.ini:||" -e '$d')
+        is "$rc:$got" "$want:$2" "$1 (parser): ${2:-configuration OK}"
+}
+# Every case's rendered manifest, in one evaluation.
+all_texts=$(nix_raw_expr "let fx = import ./$fx; in builtins.concatStringsSep \"\"
+  (map (n: \"@@case \${n}\\n\" + fx.textOf n) (builtins.attrNames fx.cases))" 2>&1)
+declare -A texts
+current=""
+while IFS= read -r line; do
+        if [[ $line == "@@case "* ]]; then
+                current=${line#@@case }
+                texts[$current]=""
+        elif [ -n "$current" ]; then
+                texts[$current]+="${texts[$current]:+$'\n'}$line"
+        fi
+done <<<"$all_texts"
+NOT_EXEC="is not an absolute, normalized program path without quotes, backslashes or '\$' (systemd refuses those); arguments go in separate 'arg =' lines, ignoring model"
+CTRL_C="control characters, noncharacters and invalid UTF-8 are not allowed, ignoring model"
+
 NAME_RULE='the model name is not valid; use 1 to 64 characters from A-Z, a-z, 0-9, "_" and "-", starting with a letter or a digit (it becomes part of systemd unit names and file names).'
-CTRL='contains a control character (a newline, a tab or another character below U+0020, U+007F or U+0080..U+009F); the manifest holds one value a line, so remove it.'
+NEWLINE='contains a newline; the manifest holds one value a line, so remove it.'
 # shellcheck disable=SC2016 # a literal ${pkgs.hello}, as the message says
-NOT_ABS='is not a normalized absolute path; give the program'"'"'s full path, e.g. "${pkgs.hello}/bin/hello" (no "//", "/./", "/../" or trailing "/").'
-COMMENT='contains a ";" at its start or after whitespace, which the manifest parser (inih) reads as the start of a comment and cuts off; remove the whitespace before the ";".'
 SPACE='begins or ends with whitespace, which the manifest parser (inih) strips; remove it.'
 TRAIN="that would make nixos-rebuild train the model; use the DEFERRED_MODEL_PATH environment variable the serve unit gets instead."
 OWN="depends on the output of this model's derivation ($alpha_drv); $TRAIN"
-ENV_NAME='is not valid; use letters, digits and "_", not starting with a digit.'
-DEVICE='is not a systemd DeviceAllow= value; use a device node such as "/dev/nvidia0" or a class such as "char-nvidia-uvm", optionally followed by a space and r, w and/or m.'
 
 # Valid declarations.
 errors_are valid ""
@@ -69,7 +100,9 @@ errors_are serve-options-ok ""
 errors_are bad-name "models.\"bad.name\": $NAME_RULE"
 errors_are name-too-long "models.$(printf 'a%.0s' $(seq 65)): $NAME_RULE"
 errors_are name-leading-dash "models.\"-x\": $NAME_RULE"
-errors_are case-collision 'models: the model names "Llama" and "llama" differ only in case; rename all but one (unit and file names tell them apart, but people and case-insensitive file systems do not).'
+errors_are case-collision ""
+parser_says case-collision "4: error: model 'Llama': the name differs only in case from model 'llama' (line 9); rename one of them, ignoring model
+9: error: model 'llama': the name differs only in case from model 'Llama' (line 4); rename one of them, ignoring model"
 
 # The derivation.
 errors_are drv-missing "models.m.drv is missing; set it to the derivation that trains the model."
@@ -85,34 +118,47 @@ errors_are exec-missing "models.m.serve.exec is missing; set it to the absolute 
 errors_are command-and-exec "models.m.serve: set either serve.command or serve.exec and serve.args, not both."
 errors_are command-empty "models.m.serve.command must be a non-empty list of strings: the program, then its arguments."
 errors_are args-not-list "models.m.serve.args must be a list of strings."
-errors_are exec-relative "models.m.serve.exec = \"bin/serve\" $NOT_ABS"
-errors_are exec-unnormalized "models.m.serve.exec = \"/usr//bin/serve\" $NOT_ABS"
-errors_are exec-dotdot "models.m.serve.exec = \"/usr/bin/../serve\" $NOT_ABS"
-errors_are exec-trailing-slash "models.m.serve.exec = \"/usr/bin/\" $NOT_ABS"
-errors_are command-relative "models.m.serve.command (element 1, the program) = \"serve\" $NOT_ABS"
+for c in exec-relative exec-unnormalized exec-dotdot exec-trailing-slash command-relative exec-root; do
+        errors_are "$c" ""
+done
+parser_says exec-relative "7: error: model 'm': exec 'bin/serve' $NOT_EXEC"
+parser_says exec-unnormalized "7: error: model 'm': exec '/usr//bin/serve' $NOT_EXEC"
+parser_says exec-dotdot "7: error: model 'm': exec '/usr/bin/../serve' $NOT_EXEC"
+parser_says exec-trailing-slash "7: error: model 'm': exec '/usr/bin/' $NOT_EXEC"
+parser_says command-relative "7: error: model 'm': exec 'serve' $NOT_EXEC"
+parser_says exec-root "7: error: model 'm': exec '/' $NOT_EXEC"
 
 # Control characters anywhere.
-errors_are newline-in-arg "models.m.serve.args (element 1) $CTRL"
-errors_are newline-in-command "models.m.serve.command (element 2) $CTRL"
-errors_are tab-in-env "models.m.serve.environment.FOO $CTRL"
-errors_are del-in-exec "models.m.serve.exec $CTRL"
-errors_are c1-in-builders "models.m.realise.builders $CTRL"
+errors_are newline-in-arg "models.m.serve.args (element 1) $NEWLINE"
+errors_are newline-in-command "models.m.serve.command (element 2) $NEWLINE"
+for c in tab-in-env del-in-exec c1-in-builders; do errors_are "$c" ""; done
+parser_says tab-in-env "8: error: model 'm': value of 'environment' is 'FOO=a\\x09b': $CTRL_C"
+parser_says del-in-exec "7: error: model 'm': value of 'exec' is '/usr/bin/se\\x7frve': $CTRL_C"
+parser_says c1-in-builders "8: error: model 'm': value of 'builders' is 'ssh://a\\xc2\\x85b': $CTRL_C"
 
 # What inih would read differently.
 errors_are leading-space-arg "models.m.serve.args (element 1) = \" x\" $SPACE"
 errors_are trailing-space-env "models.m.serve.environment.FOO = \"bar \" $SPACE"
-errors_are inline-comment-arg "models.m.serve.args (element 1) = \"a ;b\" $COMMENT"
-errors_are leading-semicolon-arg "models.m.serve.args (element 1) = \";x\" $COMMENT"
-errors_are inline-comment-builders "models.m.realise.builders = \"ssh://a x86_64-linux ; ssh://b x86_64-linux\" $COMMENT"
-errors_are line-198 'models.m.serve.args (element 1) is too long: its manifest line "arg = ..." would be 198 bytes, but the manifest parser (inih) reads at most 197 bytes a line; shorten the value (put long settings in a file and pass its path).'
-errors_are long-env 'models.m.serve.environment.LONG is too long: its manifest line "environment = ..." would be 219 bytes, but the manifest parser (inih) reads at most 197 bytes a line; shorten the value (put long settings in a file and pass its path).'
-errors_are long-drv-name 'models.m.drv is too long: its manifest line "drv = ..." would be 204 bytes, but the manifest parser (inih) reads at most 197 bytes a line; give the model derivation a shorter name.
-models.m.drv is too long: its manifest line "out = ..." would be 200 bytes, but the manifest parser (inih) reads at most 197 bytes a line; give the model derivation a shorter name.'
+COMMENT_C="contains ' ;', which starts a comment in this format, ignoring model"
+LONG_C="shorten the value (split arguments into several 'arg =' lines)"
+for c in inline-comment-arg leading-semicolon-arg inline-comment-builders line-198 long-env long-drv-name; do
+        errors_are "$c" ""
+done
+parser_says inline-comment-arg "8: error: model 'm': value of 'arg' $COMMENT_C"
+parser_says leading-semicolon-arg "8: error: model 'm': value of 'arg' $COMMENT_C"
+parser_says inline-comment-builders "8: error: model 'm': value of 'builders' $COMMENT_C"
+parser_says line-198 "8: error: line is 198 bytes long, the limit is 197: $LONG_C"
+parser_says long-env "8: error: line is 219 bytes long, the limit is 197: $LONG_C"
+parser_says long-drv-name "5: error: line is 204 bytes long, the limit is 197: $LONG_C"
+parser_says semicolon-ok ""
+parser_says line-197 ""
 
 # Environment names.
-errors_are env-name-digit "models.m.serve.environment: the variable name \"1X\" $ENV_NAME"
-errors_are env-name-dash "models.m.serve.environment: the variable name \"A-B\" $ENV_NAME"
-errors_are env-reserved "models.m.serve.environment.DEFERRED_MODEL_PATH is set by the serve unit itself (the published model); remove it."
+for c in env-name-digit env-name-dash env-reserved; do errors_are "$c" ""; done
+ENV_C="is not NAME=VALUE with NAME from [A-Za-z_][A-Za-z0-9_]*, ignoring model"
+parser_says env-name-digit "8: error: model 'm': environment '1X=a' $ENV_C"
+parser_says env-name-dash "8: error: model 'm': environment 'A-B=a' $ENV_C"
+parser_says env-reserved "8: error: model 'm': environment 'DEFERRED_MODEL_PATH=/x' sets a DEFERRED_ variable, which the units set themselves (DEFERRED_MODEL_PATH is the published model); rename it, ignoring model"
 
 # The key safety rule: nothing the system closure holds may depend on a model's output.
 errors_are context-args "models.m.serve.args (element 1) $OWN"
@@ -128,23 +174,26 @@ models.m.realise.timeout must be a non-negative number of seconds or null.
 models.m.realise.builders must be a string or null.
 models.m.realise.substituters must be a list of strings.
 models.m.realise.buildersUseSubstitutes must be true, false or null.'
-errors_are realise-bounds "models.m.realise.timeout = 3153600001 is more than 100 years (3153600000 seconds); use a smaller number, or 0 for no limit."
-errors_are exec-root "models.m.serve.exec = \"/\" $NOT_ABS"
+errors_are realise-bounds ""
+parser_says realise-bounds "9: error: model 'm': timeout '3153600001' is not a number of seconds up to 100 years (0 means no limit), ignoring model"
 errors_are realise-lists 'models.m.realise.substituters element "https://a https://b" is empty or contains a space; give one URL a list element.
 models.m.realise.substituters element "" is empty or contains a space; give one URL a list element.
 models.m.realise.trustedPublicKeys element "k 1" is empty or contains a space; give one key a list element.'
-errors_are serve-options "models.m.user = \"1abc\" is not a valid user name; use up to 31 characters from letters, digits, \"_\" and \"-\", not starting with a digit or \"-\", or null for a dynamic user.
-models.m.memoryMax = \"4 GB\" is not a systemd MemoryMax= size; use bytes with an optional K, M, G, T, P or E suffix, a percentage such as \"50%\", or \"infinity\".
-models.m.cpuQuota = \"200\" is not a systemd CPUQuota= value; use a percentage such as \"200%\".
-models.m.deviceAllow element \"/dev/../x\" $DEVICE
-models.m.deviceAllow element \"tty\" $DEVICE
-models.m.deviceAllow element \"/dev/nvidia0 rwx\" $DEVICE"
-errors_are generation-bad 'generation = ".hidden" is not valid; use 1 to 128 characters from A-Z, a-z, 0-9, ".", "_", "+" and "-", starting with a letter or a digit, or null to name the generation by the manifest'"'"'s store path.'
+errors_are serve-options ""
+errors_are generation-bad ""
+parser_says serve-options "8: error: model 'm': user '1abc' is not a valid user name, ignoring model
+9: error: model 'm': memory-max '4 GB' is not a limit systemd applies: 1 to 2^64-2 bytes with an optional K, M, G, T, P or E suffix, 1% to 100%, or infinity, ignoring model
+10: error: model 'm': cpu-quota '200' is not a quota systemd applies: a percentage from 1% to 21474836%, ignoring model
+11: error: model 'm': device-allow '/dev/../x' is not '/dev/PATH [rwm]' or 'char-CLASS [rwm]' (no quotes or backslashes), ignoring model
+12: error: model 'm': device-allow 'tty' is not '/dev/PATH [rwm]' or 'char-CLASS [rwm]' (no quotes or backslashes), ignoring model
+13: error: model 'm': device-allow '/dev/nvidia0 rwx' is not '/dev/PATH [rwm]' or 'char-CLASS [rwm]' (no quotes or backslashes), ignoring model"
+parser_says generation-bad "3: error: generation '.hidden' must be 1 to 128 characters from [A-Za-z0-9._+-], starting with a letter or digit"
+for c in valid valid-everything name-64 context-fine serve-options-ok; do parser_says "$c" ""; done
 
 # The NixOS module's naming: the same rules in its option names.
 errors_are context-args "services.deferred-builds.models.m.serve.args (element 1) $OWN" moduleErrorsOf
 errors_are drv-not-derivation "services.deferred-builds.models.m.model is not a derivation; set it to the derivation (package) that trains the model, not to its output path or a string." moduleErrorsOf
-errors_are case-collision 'services.deferred-builds.models: the model names "Llama" and "llama" differ only in case; rename all but one (unit and file names tell them apart, but people and case-insensitive file systems do not).' moduleErrorsOf
+errors_are case-collision "" moduleErrorsOf
 
 # Forcing the file of invalid declarations throws every message, with nix-instantiate too.
 out=$(nix-instantiate --eval --strict -E "(import ./$fx).fileOf \"context-env\"" 2>&1)
@@ -152,5 +201,18 @@ rc=$?
 ok "forcing the manifest file of invalid declarations fails" test "$rc" -ne 0
 like "$out" "deferred-builds: the model declarations are not valid:" "the failure says the declarations are not valid"
 like "$out" "- models\.m\.serve\.environment\.MODEL depends on the output of this model's derivation" "and lists the message naming the option"
+
+# The build-time check (nixpkgs' checkConfig pattern): the manifest file is what the real
+# parser accepted, or no file at all. It carries the model's .drv, never its output: this
+# model's builder sleeps forever, so building the check trains nothing or never ends. With
+# sandbox = false (Debian) the checker need not be in the store.
+out=$(timeout 120 nix-build --no-out-link --option substituters '' -E "(import ./$fx).checkedFileOf \"serve-options\" \"$gen\"" 2>&1)
+rc=$?
+ok "building the checked manifest of declarations the parser refuses fails" test "$rc" -ne 0 -a "$rc" -ne 124
+like "$out" "error: model 'm': user '1abc' is not a valid user name" "and the build log has the parser's message"
+out=$(timeout 120 nix-build --no-out-link --option substituters '' -E "(import ./$fx).checkedFileOf \"valid\" \"$gen\"" 2>&1)
+rc=$?
+is "$rc" 0 "the checked manifest of valid declarations builds, and trains nothing"
+is "$(cat "${out##*$'\n'}" 2>/dev/null)" "$(nix_raw_expr "(import ./$fx).textOf \"valid\"")" "and is exactly the rendered text"
 
 tap_done

@@ -106,6 +106,30 @@ static void test_serve_dropin_text(void **state) {
                                   "Type=notify\nNotifyAccess=main\n");
 }
 
+/* unit_exec_start_length() is the length of the ExecStart= line the drop-in holds, whatever
+ * needs escaping: the parser refuses a model by it. */
+static void test_exec_start_length(void **state) {
+        (void) state;
+        char *args[] = { (char *) "\\\"%$", (char *) "", (char *) "%%$$x\"", NULL };
+        Model md = { .name = (char *) "a", .exec = (char *) "/a b/%$", .args = args, .n_args = 3, .notify = -1 };
+        _cleanup_free_ char *text = NULL;
+        assert_int_equal(unit_serve_dropin(&md, SCOPE_USER, "/m", &text), 0);
+        const char *line = strstr(text, "ExecStart=");
+        assert_non_null(line);
+        assert_int_equal(unit_exec_start_length(&md), strcspn(line, "\n"));
+}
+
+/* Short names keep their name, long ones a hash with '_' after "dserve": the two never meet. */
+static void test_serve_user_names(void **state) {
+        (void) state;
+        char u[32];
+        serve_user_name("aaaaaaaaaaaaaaaaaaaaaaaa", u); /* 24 bytes: fits */
+        assert_string_equal(u, "dserve-aaaaaaaaaaaaaaaaaaaaaaaa");
+        serve_user_name("aaaaaaaaaaaaaaaaaaaaaaaaa", u); /* 25 bytes */
+        assert_true(strncmp(u, "dserve_", 7) == 0);
+        assert_int_equal(strlen(u), 7 + 16);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_exec_word),
@@ -113,6 +137,8 @@ int main(void) {
                 cmocka_unit_test(test_specifier_escaped),
                 cmocka_unit_test(test_long_input_grows_buffer),
                 cmocka_unit_test(test_serve_dropin_text),
+                cmocka_unit_test(test_exec_start_length),
+                cmocka_unit_test(test_serve_user_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
