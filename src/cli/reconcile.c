@@ -40,6 +40,7 @@
 #include "log.h"
 #include "model.h"
 #include "published.h"
+#include "settings.h"
 #include "units.h"
 #include "util.h"
 #include "validate.h"
@@ -133,7 +134,7 @@ static int wait_for_startup(sd_bus *bus) {
 typedef struct Plan {
         BusCall *calls;
         size_t n_calls, alloc;
-        size_t started, retrained, rebuilt, stopped, left_failed, unchanged;
+        size_t started, retrained, rebuilt, restarted, stopped, left_failed, unchanged;
         const char *generation; /* the manifest's */
 } Plan;
 
@@ -191,6 +192,20 @@ static bool published_is(const char *runtime_dir, const Model *md) {
         return resolved && streq(resolved, md->out);
 }
 
+/* The main process of every running server of the manifest, to compare its settings. */
+static int fetch_server_pids(sd_bus *bus, const Manifest *m, const UnitTable *units) {
+        _cleanup_free_ UnitInfo **servers = calloc(m->n_models + 1, sizeof(UnitInfo *));
+        size_t n = 0;
+        if (!servers)
+                return log_oom();
+        for (size_t i = 0; i < m->n_models; i++) {
+                const ModelUnits *mu = unit_table_find(units, m->models[i].name);
+                if (mu && unit_is_active(mu->unit[UNIT_SERVE]))
+                        servers[n++] = mu->unit[UNIT_SERVE];
+        }
+        return units_fetch_main_pid(bus, servers, n);
+}
+
 static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir, const char *state_dir) {
         const Model *md = v->model;
         const char *name = md->name;
@@ -213,6 +228,13 @@ static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir, cons
                         return plan_unit(p, "RestartUnit", UNIT_RETRAIN, name, "replace");
                 }
                 if (model_view_is_current(v) || (!st && published_is(runtime_dir, md))) {
+                        /* A switch reloads a changed serve drop-in but never restarts the
+                         * server: the running process still has the old settings. */
+                        if (serve_settings_changed((pid_t) S->main_pid, md, arg_scope) > 0) {
+                                say("restarting the server of %s (its settings changed)", name);
+                                p->restarted++;
+                                return plan_unit(p, "RestartUnit", UNIT_SERVE, name, "replace");
+                        }
                         p->unchanged++;
                         return 0;
                 }
@@ -425,10 +447,10 @@ static int unpublish_removed(Plan *p, const Manifest *m, char **skipped, const U
 }
 
 static void print_summary(const Plan *p, const Manifest *m) {
-        printf("%s%zu started, %zu retrained, %zu rebuilt, %zu stopped, %zu left failed, %zu unchanged "
-               "(%zu models in %s)\n",
-               arg_dry_run ? "dry run, nothing done: " : "", p->started, p->retrained, p->rebuilt, p->stopped,
-               p->left_failed, p->unchanged, m->n_models, m->path);
+        printf("%s%zu started, %zu retrained, %zu rebuilt, %zu restarted, %zu stopped, %zu left failed, %zu "
+               "unchanged (%zu models in %s)\n",
+               arg_dry_run ? "dry run, nothing done: " : "", p->started, p->retrained, p->rebuilt, p->restarted,
+               p->stopped, p->left_failed, p->unchanged, m->n_models, m->path);
         fflush(stdout);
 }
 
@@ -497,6 +519,9 @@ static int run(void) {
         if (!st)
                 return log_oom();
         plan.generation = m->generation;
+        r = fetch_server_pids(bus, m, &units);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < m->n_models; i++) {
                 ModelView v;
                 const Model *md = &m->models[i];

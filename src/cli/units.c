@@ -170,40 +170,49 @@ void unit_table_done(UnitTable *t) {
         *t = (UnitTable){ 0 };
 }
 
-/* ---- timestamps --------------------------------------------------------------------- */
+/* ---- properties --------------------------------------------------------------------- */
 
-typedef struct TimestampCall {
+typedef struct PropertyCall {
         UnitInfo *unit;
+        char type; /* 't' or 'u' */
         size_t *pending;
         sd_bus_slot *slot;
-} TimestampCall;
+} PropertyCall;
 
-static int timestamp_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        TimestampCall *c = userdata;
-        uint64_t t;
+static int property_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        PropertyCall *c = userdata;
         (void) ret_error;
         (*c->pending)--;
         if (sd_bus_message_is_method_error(m, NULL))
-                return 0; /* the unit went away meanwhile: its time stays unknown */
-        if (sd_bus_message_read(m, "v", "t", &t) >= 0)
-                c->unit->state_change_usec = t;
+                return 0; /* the unit went away meanwhile: the value stays unknown */
+        if (c->type == 't') {
+                uint64_t t;
+                if (sd_bus_message_read(m, "v", "t", &t) >= 0)
+                        c->unit->state_change_usec = t;
+        } else {
+                uint32_t pid;
+                if (sd_bus_message_read(m, "v", "u", &pid) >= 0)
+                        c->unit->main_pid = pid;
+        }
         return 0;
 }
 
-int units_fetch_state_change(sd_bus *bus, UnitInfo **units, size_t n) {
-        _cleanup_free_ TimestampCall *calls = calloc(n ? n : 1, sizeof(TimestampCall));
+/* Gets one property of each unit, all requests pipelined, into the UnitInfo field of its
+ * type: 't' StateChangeTimestamp, 'u' MainPID. */
+static int units_fetch(sd_bus *bus, UnitInfo **units, size_t n, const char *iface, const char *property, char type) {
+        _cleanup_free_ PropertyCall *calls = calloc(n ? n : 1, sizeof(PropertyCall));
         size_t pending = 0;
         int r = 0;
         if (!calls)
                 return log_oom();
 
         for (size_t i = 0; i < n; i++) {
-                calls[i] = (TimestampCall){ .unit = units[i], .pending = &pending };
+                calls[i] = (PropertyCall){ .unit = units[i], .type = type, .pending = &pending };
                 r = sd_bus_call_method_async(bus, &calls[i].slot, SD_DEST, units[i]->object_path,
-                                             "org.freedesktop.DBus.Properties", "Get", timestamp_reply, &calls[i],
-                                             "ss", SD_UNIT, "StateChangeTimestamp");
+                                             "org.freedesktop.DBus.Properties", "Get", property_reply, &calls[i],
+                                             "ss", iface, property);
                 if (r < 0) {
-                        log_error_errno(r, "Failed to ask for the state change time of %s: %m", units[i]->id);
+                        log_error_errno(r, "Failed to ask for %s of %s: %m", property, units[i]->id);
                         break;
                 }
                 pending++;
@@ -221,4 +230,12 @@ int units_fetch_state_change(sd_bus *bus, UnitInfo **units, size_t n) {
         for (size_t i = 0; i < n; i++)
                 sd_bus_slot_unref(calls[i].slot);
         return r < 0 ? r : 0;
+}
+
+int units_fetch_state_change(sd_bus *bus, UnitInfo **units, size_t n) {
+        return units_fetch(bus, units, n, SD_UNIT, "StateChangeTimestamp", 't');
+}
+
+int units_fetch_main_pid(sd_bus *bus, UnitInfo **units, size_t n) {
+        return units_fetch(bus, units, n, "org.freedesktop.systemd1.Service", "MainPID", 'u');
 }

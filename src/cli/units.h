@@ -13,6 +13,7 @@ typedef struct UnitInfo {
         const char *id, *load_state, *active_state, *sub_state, *job_type, *object_path;
         uint32_t job_id;
         uint64_t state_change_usec; /* CLOCK_REALTIME µs, 0 until fetched or unknown */
+        uint32_t main_pid;          /* 0 until fetched, or none */
 } UnitInfo;
 
 typedef struct ModelUnits {
@@ -31,8 +32,10 @@ typedef struct UnitTable {
 int unit_table_load(sd_bus *bus, UnitTable *ret);
 const ModelUnits *unit_table_find(const UnitTable *t, const char *name);
 void unit_table_done(UnitTable *t);
-/* Fetches StateChangeTimestamp of the given units, all requests pipelined. */
+/* Fetch StateChangeTimestamp, or a service's MainPID, of the given units, all requests
+ * pipelined. */
 int units_fetch_state_change(sd_bus *bus, UnitInfo **units, size_t n);
+int units_fetch_main_pid(sd_bus *bus, UnitInfo **units, size_t n);
 
 bool unit_is_active(const UnitInfo *u);     /* active or reloading */
 bool unit_is_activating(const UnitInfo *u); /* activating (running ExecStart, or auto-restart) */

@@ -182,48 +182,83 @@ void serve_user_name(const char *model, char out[32]) {
                 snprintf(out, 32, "dserve_%016llx", fnv1a(model));
 }
 
-int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **ret) {
-        Buf b = { 0 };
-        header(&b, source);
-        buf_puts(&b, "\n[Service]\nExecStart=");
-        buf_put_exec_word(&b, md->exec);
+/* The server's settings, the [Service] lines of its drop-in after the settings digest. */
+static void serve_settings_lines(Buf *b, const Model *md, Scope scope) {
+        buf_puts(b, "ExecStart=");
+        buf_put_exec_word(b, md->exec);
         for (size_t i = 0; i < md->n_args; i++) {
-                buf_puts(&b, " ");
-                buf_put_exec_word(&b, md->args[i]);
+                buf_puts(b, " ");
+                buf_put_exec_word(b, md->args[i]);
         }
-        buf_puts(&b, "\n");
+        buf_puts(b, "\n");
         for (size_t i = 0; i < md->n_env; i++) {
-                buf_puts(&b, "Environment=");
-                buf_put_env_word(&b, md->env[i]);
-                buf_puts(&b, "\n");
+                buf_puts(b, "Environment=");
+                buf_put_env_word(b, md->env[i]);
+                buf_puts(b, "\n");
         }
         /* Readiness: a server that says READY=1 is "active" only once it serves. */
         if (md->notify > 0)
-                buf_puts(&b, "Type=notify\nNotifyAccess=main\n");
+                buf_puts(b, "Type=notify\nNotifyAccess=main\n");
         if (scope == SCOPE_SYSTEM) {
                 if (md->user) {
-                        buf_puts(&b, "DynamicUser=no\nUser=");
-                        buf_puts(&b, md->user);
-                        buf_puts(&b, "\n");
+                        buf_puts(b, "DynamicUser=no\nUser=");
+                        buf_puts(b, md->user);
+                        buf_puts(b, "\n");
                 } else {
                         char u[32];
                         serve_user_name(md->name, u);
-                        buf_printf(&b, "User=%s\n", u);
+                        buf_printf(b, "User=%s\n", u);
                 }
         }
         if (md->memory_max)
-                buf_printf(&b, "MemoryMax=%s\n", md->memory_max);
+                buf_printf(b, "MemoryMax=%s\n", md->memory_max);
         /* CPUQuota= takes no specifiers: "200%" must stay as it is (validated digits + '%'). */
         if (md->cpu_quota)
-                buf_printf(&b, "CPUQuota=%s\n", md->cpu_quota);
+                buf_printf(b, "CPUQuota=%s\n", md->cpu_quota);
         if (md->n_device_allow > 0) {
                 /* A device list replaces PrivateDevices= with an explicit allow list. */
-                buf_puts(&b, "PrivateDevices=no\nDevicePolicy=closed\n");
+                buf_puts(b, "PrivateDevices=no\nDevicePolicy=closed\n");
                 for (size_t i = 0; i < md->n_device_allow; i++) {
-                        buf_puts(&b, "DeviceAllow=");
-                        buf_put_specifier_escaped(&b, md->device_allow[i]);
-                        buf_puts(&b, "\n");
+                        buf_puts(b, "DeviceAllow=");
+                        buf_put_specifier_escaped(b, md->device_allow[i]);
+                        buf_puts(b, "\n");
                 }
         }
+}
+
+/* FNV-1a over the settings lines: a change detector for reconcile, not a security measure
+ * (whoever can change the manifest can restart the server anyway). */
+static void settings_digest(const char *lines, char out[SERVE_SETTINGS_LEN + 1]) {
+        snprintf(out, SERVE_SETTINGS_LEN + 1, "%016llx", fnv1a(lines));
+}
+
+int unit_serve_settings(const Model *md, Scope scope, char out[SERVE_SETTINGS_LEN + 1]) {
+        Buf b = { 0 };
+        _cleanup_free_ char *lines = NULL;
+        serve_settings_lines(&b, md, scope);
+        int r = buf_finish(&b, &lines);
+        if (r < 0)
+                return r;
+        settings_digest(lines, out);
+        return 0;
+}
+
+int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **ret) {
+        Buf b = { 0 }, settings = { 0 };
+        _cleanup_free_ char *lines = NULL;
+        char digest[SERVE_SETTINGS_LEN + 1];
+
+        serve_settings_lines(&settings, md, scope);
+        int r = buf_finish(&settings, &lines);
+        if (r < 0)
+                return r;
+        settings_digest(lines, digest);
+
+        header(&b, source);
+        buf_puts(&b, "\n[Service]\n");
+        /* What the server started with is in its environment: reconcile compares it with
+         * this, and restarts a server whose settings a switch changed (settings.h). */
+        put_env_line(&b, SERVE_SETTINGS_VAR, digest);
+        buf_puts(&b, lines);
         return buf_finish(&b, ret);
 }

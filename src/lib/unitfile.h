@@ -39,6 +39,11 @@ int unit_template_dropin(Scope scope, const char *manifest_real, const char *sta
 /* Length of the ExecStart= line unit_serve_dropin() writes for md, without its newline. */
 size_t unit_exec_start_length(const Model *md);
 int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **ret);
+/* The digest of a server's settings (command, environment, user, limits, devices,
+ * readiness) that unit_serve_dropin() writes as Environment=DEFERRED_SERVE_SETTINGS=. */
+#define SERVE_SETTINGS_VAR "DEFERRED_SERVE_SETTINGS"
+#define SERVE_SETTINGS_LEN 16
+int unit_serve_settings(const Model *md, Scope scope, char out[SERVE_SETTINGS_LEN + 1]);
 /* The dynamic user name a system-scope server runs as when the model sets no user=:
  * "dserve-NAME" when that fits systemd's 31-character limit, else "dserve_" and a 64-bit
  * hash of the name: the forms differ in their eighth byte ('-' or '_'), so they never meet. */

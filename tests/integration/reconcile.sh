@@ -81,10 +81,10 @@ out=$("$DB" reconcile 2>&1)
 rc=$?
 is "$rc" 0 "reconcile exits 0"
 like "$out" "^starting fresh$" "reconcile starts the new model"
-like "$out" "^1 started, 0 retrained, 0 rebuilt, 0 stopped, 0 left failed, 2 unchanged \(3 models in " "summary counts"
+like "$out" "^1 started, 0 retrained, 0 rebuilt, 0 restarted, 0 stopped, 0 left failed, 2 unchanged \(3 models in " "summary counts"
 ok "fresh is served" wait_for 30 is_active deferred-serve@fresh.service active
 out=$("$DB" reconcile 2>&1)
-like "$out" "^0 started, 0 retrained, 0 rebuilt, 0 stopped, 0 left failed, 3 unchanged" "a second reconcile has nothing to do"
+like "$out" "^0 started, 0 retrained, 0 rebuilt, 0 restarted, 0 stopped, 0 left failed, 3 unchanged" "a second reconcile has nothing to do"
 is "$(state_of deferred-builds.target)" "active" "deferred-builds.target is active"
 
 # ---------------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ st=$("$DB" status --json slow 2>&1)
 is "$(printf '%s' "$st" | json 'print(d[0]["state"], d[0]["retraining"])')" "serving True" "status: serving while retraining"
 is "$(printf '%s' "$st" | json 'print(d[0]["out"])')" "$OUT_SLOW" "status: OUT is the model still served"
 out=$("$DB" reconcile 2>&1)
-like "$out" "0 retrained, 0 rebuilt, 0 stopped, 0 left failed, 2 unchanged" "reconcile during the retrain does not start it again"
+like "$out" "0 retrained, 0 rebuilt, 0 restarted, 0 stopped, 0 left failed, 2 unchanged" "reconcile during the retrain does not start it again"
 ok "the retrain finishes" wait_for 60 sh -c "[ \"\$(systemctl --user show -P ActiveState deferred-retrain@slow.service)\" = inactive ] && [ \"\$(systemctl --user show -P Result deferred-retrain@slow.service)\" = success ]"
 ok "the new model is published" wait_for 10 sh -c "[ \"\$(readlink -f $RUNTIME/models/slow)\" = $OUT_SLOW2 ]"
 ok "the server was restarted and loaded the new model" wait_for 15 sh -c "[ \"\$(cat $SERVED/slow 2>/dev/null)\" = $OUT_SLOW2 ]"
@@ -161,7 +161,7 @@ ok "a new server process serves ($old_pid -> $new_pid)" test "$new_pid" != "$old
 is "$(serve_state slow)" "active" "slow is served"
 is "$(statusfield slow drv)/$(statusfield slow state)" "$DRV_SLOW2/ready" "the status file names the new derivation"
 out=$("$DB" reconcile 2>&1)
-like "$out" "0 retrained, 0 rebuilt, 0 stopped, 0 left failed, 2 unchanged" "after the swap, nothing left to do"
+like "$out" "0 retrained, 0 rebuilt, 0 restarted, 0 stopped, 0 left failed, 2 unchanged" "after the swap, nothing left to do"
 
 # ---------------------------------------------------------------------------------------
 diag "a failed derivation is left alone until it changes"
