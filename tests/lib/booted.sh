@@ -100,7 +100,7 @@ booted_install() {
         cp "$BOOTED_BUILD/examples/dbx-train" "$BOOTED_BUILD/examples/dbx-serve" "$fx/"
         cp "$TOP/examples/model.nix" "$fx/examples/"
         cp "$TOP/examples/data/train.csv" "$fx/examples/data/"
-        cp "$TOP/nixos-module/manifest.nix" "$fx/nixos-module/"
+        cp "$TOP/nixos-module/manifest.nix" "$TOP/nixos-module/bundle.nix" "$fx/nixos-module/"
         cp "$TOP/tests/lib/system-fixtures/"* "$fx/"
         # The container has no network: no build waits on a binary cache it cannot reach.
         echo 'substituters =' >>"$root/etc/nix/nix.conf"

@@ -66,6 +66,10 @@ poll_start() {
                         sleep 0.1
                 done"
 }
+# poll_until SECONDS ID: until the client's last answer is ID.
+poll_until() {
+        booted_wait "$1" sh -c "tail -n 1 /run/dbx-test-poll.log | grep -qx '$2'"
+}
 poll_stop() {
         booted_sh systemctl stop dbx-test-poll.service
         booted_sh cat /run/dbx-test-poll.log

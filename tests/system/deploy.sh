@@ -16,6 +16,7 @@ scenario_switch_returns_while_training() {
         ok "a system with a model builds" test -n "$top"
         out=$(manifest_value "$top" iris out)
         not_ok_expected "building the system did not train the model" booted_sh test -e "$out"
+        is "$(booted_sh sh -c "nix-store -qR '$top' | grep -c '\.drv\$'")" 0 "the system closure holds no .drv (the model's bundle instead)"
         system_switch "$top"
         is "$?" 0 "the switch succeeds, with no failed unit (${SWITCH_FAILED:-none})"
         is "$(unit_state deferred-realise@iris.service)" activating \

@@ -25,6 +25,7 @@ scenario_retrain_while_polling() {
         is "$(predict 8090)" A "A keeps serving while B trains"
         wait_predict 90 8090 B
         tap_result $? "B is served once trained"
+        poll_until 10 B
         log=$(poll_stop)
         shape=$(printf '%s\n' "$log" | runs)
         like "$shape" '^A( FAIL)? B$' "the client saw A, then B, never A after B (answers: $shape)"

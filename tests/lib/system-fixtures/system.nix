@@ -52,9 +52,16 @@ let
       environment = m.env or { };
     };
   };
+  # As the NixOS module does: each model's .drv closure travels in a bundle, the system
+  # closure holds no .drv, and the installed deferred-realise imports it before a training.
+  bundle = import ./nixos-module/bundle.nix {
+    helper = "/usr/libexec/deferred-builds/deferred-realise";
+    xz = "/usr/bin/xz";
+  };
   manifest =
     (import ./nixos-module/manifest.nix {
-      inherit generation;
+      inherit generation bundle;
+      checker = "/usr/lib/systemd/system-generators/deferred-builds-generator";
       models = builtins.mapAttrs entry models;
     }).file;
 in
