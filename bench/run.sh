@@ -264,6 +264,13 @@ fi
 note "activation helper: system calls, 100 and 200 models x 50 generations"
 bench/activation-syscalls.sh "$ABS_BUILD" >>"$BENCH_RESULTS" 2>>"$W/log" || note "bench/activation-syscalls.sh failed"
 
+# A derivation bundle of 1,000 .drvs: its size, writing it, importing it (docs/BENCHMARKS.md
+# "Derivation bundles"); needs the nix-daemon.
+if [ "$nix_ok" = 1 ]; then
+        note "derivation bundle, 1,000 .drvs: size, make-bundle, import"
+        BENCH_RUNS=$RUNS bash bench/bundle.sh "$ABS_BUILD" >>"$W/log" 2>&1 || note "bench/bundle.sh failed"
+fi
+
 # ---- 5. the real user manager (private namespaces): reload, CLI, serve, deployment -------
 note "user manager benchmarks (bench/systemd.sh under tests/lib/harness.sh)"
 BENCH_NIX_OK=$nix_ok bash bench/systemd.sh || note "bench/systemd.sh failed (see above)"
