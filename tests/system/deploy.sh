@@ -144,10 +144,28 @@ scenario_daemon_down_then_back() {
         is "$(booted_prop deferred-realise@iris.service NRestarts)" 0 "realise rode it out without a unit restart"
 }
 
+# A content-addressed model through the daemon: its output path is known only once built,
+# so the manifest names none and the server finds the model through the published link.
+scenario_content_addressed_model() {
+        local top out
+        booted_sh sh -c 'echo "experimental-features = ca-derivations" >>/etc/nix/nix.conf && systemctl stop nix-daemon.socket nix-daemon.service && systemctl start nix-daemon.socket'
+        top=$(system_build --arg models '{ iris = { id = "CA"; port = 8086; epochs = 1; contentAddressed = true; }; }')
+        ok "a system with a content-addressed model builds" test -n "$top"
+        is "$(manifest_value "$top" iris out)" "" "its manifest names no output path"
+        is "$(booted_sh sh -c "nix-store -qR '$top' | grep -c '\.drv\$'")" 0 "the system closure holds no .drv"
+        system_switch "$top"
+        wait_predict 60 8086 CA
+        tap_result $? "it is trained through nix-daemon and served" "$(booted_sh deferred-builds status iris)"
+        out=$(booted_sh readlink -f /run/deferred-builds/models/iris)
+        like "$out" '^/nix/store/[a-z0-9]{32}-dbx-model$' "the published link resolves to its output ($out)"
+        like "$(booted_sh nix-store -q --hash "$out" 2>/dev/null)" '^sha256:' "the output is a valid store path"
+}
+
 booted_scenarios \
         scenario_switch_returns_while_training \
         scenario_journal_has_model_fields \
         scenario_failed_build_no_restart_loop \
         scenario_missing_drv \
         scenario_debian_manifest_by_hand \
-        scenario_daemon_down_then_back
+        scenario_daemon_down_then_back \
+        scenario_content_addressed_model

@@ -6,7 +6,8 @@
 #
 # A model: id (its identity; a new id is a new derivation), port, epochs, epochSeconds,
 # failAtEpoch (see examples/model.nix), server ("dbx": the example C server with readiness,
-# "python": Debian's python3 running serve.py, "probe": probe.py), env (extra environment).
+# "python": Debian's python3 running serve.py, "probe": probe.py), env (extra environment),
+# contentAddressed (needs the daemon's ca-derivations feature).
 {
   models,
   generation ? null,
@@ -47,6 +48,7 @@ let
       epochs = m.epochs or 3;
       epochSeconds = m.epochSeconds or 0;
       failAtEpoch = m.failAtEpoch or 0;
+      contentAddressed = m.contentAddressed or false;
     };
     serve = serveFor m // {
       environment = m.env or { };
