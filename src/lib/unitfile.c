@@ -239,6 +239,8 @@ int unit_serve_settings(const Model *md, Scope scope, char out[SERVE_SETTINGS_LE
         int r = buf_finish(&b, &lines);
         if (r < 0)
                 return r;
+        if (!lines)
+                return -ENOMEM;
         settings_digest(lines, out);
         return 0;
 }
@@ -252,6 +254,8 @@ int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **r
         int r = buf_finish(&settings, &lines);
         if (r < 0)
                 return r;
+        if (!lines)
+                return -ENOMEM;
         settings_digest(lines, digest);
 
         header(&b, source);
