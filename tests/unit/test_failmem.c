@@ -14,26 +14,10 @@
 #include <sys/stat.h>
 
 #include "failmem.h"
+#include "tmpdir.h"
 #include "util.h"
 
 #define DRV "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-model-a.drv"
-
-static int setup_dir(void **state) {
-        char tmpl[] = "/tmp/test_failmem.XXXXXX";
-        char *d = mkdtemp(tmpl);
-        if (!d)
-                return -1;
-        *state = strdup(d);
-        return *state ? 0 : -1;
-}
-
-static int teardown_dir(void **state) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", (char *) *state);
-        int r = system(cmd);
-        free(*state);
-        return r == 0 ? 0 : -1;
-}
 
 static ModelStatus failed(const char *model) {
         ModelStatus st = { .state = MODEL_STATE_FAILED, .started = 1700000000, .finished = 1700000060 };

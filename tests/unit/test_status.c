@@ -12,6 +12,7 @@
 
 #include "fileio.h"
 #include "status.h"
+#include "tmpdir.h"
 #include "util.h"
 
 #define DRV "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-model-a.drv"
@@ -45,24 +46,6 @@ static const char sample_text[] = "state=training\n"
                                   "last_line=epoch 3/10 loss=0.42\n"
                                   "error=\n"
                                   "attempts=3\n";
-
-/* A fresh runtime directory per test, removed afterwards. */
-static int setup_dir(void **state) {
-        char tmpl[] = "/tmp/test_status.XXXXXX";
-        char *d = mkdtemp(tmpl);
-        if (!d)
-                return -1;
-        *state = strdup(d);
-        return *state ? 0 : -1;
-}
-
-static int teardown_dir(void **state) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", (char *) *state);
-        int r = system(cmd);
-        free(*state);
-        return r == 0 ? 0 : -1;
-}
 
 static char *read_status_text(const char *dir, const char *model) {
         char path[512];
