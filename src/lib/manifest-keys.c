@@ -97,9 +97,9 @@ static int handle_serve_key(Parser *p, const char *key, const char *value) {
                         bad_value(p, key, value, "is not a valid user name");
                 else if (user_name_is_reserved(value))
                         bad_value(p, key, value,
-                                  "is reserved: root, deferred-builds and the servers' dynamic users (dserve-*) "
-                                  "may not run a server; name a user of its own, or drop 'user =' for a dynamic "
-                                  "user");
+                                  "is reserved: root, deferred-builds and names starting with dserve (the "
+                                  "servers' dynamic users) may not run a server; name a user of its own, or drop "
+                                  "'user =' for a dynamic user");
         } else if (streq(key, "memory-max")) {
                 if ((r = set_once(p, &md->memory_max, key, value)) < 0)
                         return r;

@@ -186,8 +186,9 @@ bool user_name_is_valid(const char *s) {
 
 bool user_name_is_reserved(const char *s) {
         /* root is root; deferred-builds owns the GC roots and talks to nix-daemon; dserve-*
-         * and dserve_* are the servers' dynamic users (serve_user_name()). */
-        return streq(s, "root") || streq(s, "deferred-builds") || startswith(s, "dserve-") || startswith(s, "dserve_");
+         * and dserve_* are the servers' dynamic users (serve_user_name()): the whole dserve
+         * prefix is kept for them. */
+        return streq(s, "root") || streq(s, "deferred-builds") || startswith(s, "dserve");
 }
 
 bool env_name_is_reserved(const char *name, size_t len) {

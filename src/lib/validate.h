@@ -43,8 +43,8 @@ bool env_assignment_is_valid(const char *s);
 bool output_name_is_valid(const char *s);
 /* POSIX-ish user name systemd accepts for User=: [A-Za-z_][A-Za-z0-9_-]{0,30} */
 bool user_name_is_valid(const char *s);
-/* root, deferred-builds (the realise user) and the servers' dynamic users (dserve-*,
- * dserve_*): no model may run its server as one of them. */
+/* root, deferred-builds (the realise user) and names starting with "dserve" (the servers'
+ * dynamic users): no model may run its server as one of them. */
 bool user_name_is_reserved(const char *s);
 /* The len bytes at name start with DEFERRED_: variables the units set themselves. */
 bool env_name_is_reserved(const char *name, size_t len);

@@ -175,6 +175,7 @@ static void test_reserved_names_and_users(void **s) {
         refused("exec = /bin/x\nuser = deferred-builds\n", "reserved");
         refused("exec = /bin/x\nuser = dserve-good\n", "reserved");
         refused("exec = /bin/x\nuser = dserve_0123456789abcdef\n", "reserved");
+        refused("exec = /bin/x\nuser = dservex\n", "reserved"); /* found by the fuzz oracle */
         accepted("exec = /bin/x\nuser = alice\n");
 }
 
