@@ -380,6 +380,14 @@ static int build_argv(Context *c, char ***ret) {
                 return r;
         if (md->trusted_public_keys && (r = push_option(&argv, &n, "trusted-public-keys", md->trusted_public_keys)) < 0)
                 return r;
+        /* extra-*: added to the daemon's own lists, which a trusted client's plain settings
+         * would replace (the build closure would lose the system caches). */
+        if (md->extra_substituters &&
+            (r = push_option(&argv, &n, "extra-substituters", md->extra_substituters)) < 0)
+                return r;
+        if (md->extra_trusted_public_keys &&
+            (r = push_option(&argv, &n, "extra-trusted-public-keys", md->extra_trusted_public_keys)) < 0)
+                return r;
         if (md->builders_use_substitutes >= 0 &&
             (r = push_option(&argv, &n, "builders-use-substitutes", md->builders_use_substitutes ? "true" : "false")) < 0)
                 return r;

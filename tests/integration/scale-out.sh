@@ -458,6 +458,19 @@ like "$(catf "$RAW")" "\"fields\":\[\"$OUT_CACHED\",\"file://$T/cache-signed\"\]
 is "$(status_get cached state) $(status_get cached out)" "ready $OUT_CACHED" "B: signed cache: status file state=ready, out=the output"
 is "$(readlink -f "$T/run/models/cached")" "$OUT_CACHED" "B: signed cache: the model is published"
 
+# extra-substituters / extra-trusted-public-keys (what the NixOS module writes): added to
+# the daemon's lists instead of replacing them, and substituted the same way.
+ok "B: output deleted again" drop_output "$OUT_CACHED" "$T/state/roots/scale-out/cached"
+write_manifest "$T/cached-extra.ini" cached "$DRV_CACHED" "extra-substituters = file://$T/cache-signed" \
+        "extra-trusted-public-keys = $PK"
+before=$(marker_lines cached)
+realise extra "$T/cached-extra.ini" cached
+is_rc 0 "B: extra-substituters: deferred-realise exits 0"
+like "$(catf "$RAW")" "\"fields\":\[\"$OUT_CACHED\",\"file://$T/cache-signed\"\].*\"type\":108" \
+        "B: extra-substituters: Nix substitutes from the extra cache"
+is "$(marker_lines cached)" "$before" "B: extra-substituters: the builder did not run (substituted)"
+like "$(path_info "$OUT_CACHED")" '"signatures":\["test-cache-1:' "B: extra-substituters: the valid path is the cache's"
+
 # An untrusted client's substituters are ignored (not in trusted-substituters): trains.
 ok "B: output deleted again" drop_output "$OUT_CACHED" "$T/state/roots/scale-out/cached"
 mkdir -p "$T/nobody/state" "$T/nobody/run" "$T/nobody/home"
