@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "log.h"
 
+#include "escape.h"
+#include "util.h"
+#include "validate.h"
+
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -50,16 +54,31 @@ int log_internal(int level, int error, const char *fmt, ...) {
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
 
+        /* Whatever a message quotes (a manifest value, a file name below STATE/roots, another
+         * program's output), no control byte reaches the admin's terminal or the journal:
+         * such a message is written with those bytes as \xNN. */
+        _cleanup_free_ char *escaped = NULL;
+        const char *text = msg;
+        if (!string_is_printable_utf8(msg)) {
+                escaped = escape_for_message(msg, sizeof msg);
+                if (escaped)
+                        text = escaped;
+                else
+                        for (char *c = msg; *c; c++)
+                                if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                                        *c = '?';
+        }
+
         if (kmsg_fd >= 0) {
                 char line[2200];
                 int n = snprintf(line, sizeof line, "<%d>%s[%d]: %s\n", LOG_DAEMON | level, log_ident,
-                                 (int) getpid(), msg);
+                                 (int) getpid(), text);
                 if (n > 0 && write(kmsg_fd, line, (size_t) (n < (int) sizeof line ? n : (int) sizeof line - 1)) >= 0)
                         return -e;
         }
         if (log_stderr_is_journal())
-                fprintf(stderr, "<%d>%s\n", level, msg);
+                fprintf(stderr, "<%d>%s\n", level, text);
         else
-                fprintf(stderr, "%s\n", msg);
+                fprintf(stderr, "%s\n", text);
         return -e;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Logging to stderr: plain lines, or lines with their syslog level ("<4>...") when stderr is
  * the journal stream that $JOURNAL_STREAM names, so that journald files warnings and errors
- * at their priority. Each case runs in a child: the check is made once per process. */
+ * at their priority; control bytes in a message (a terminal escape in a file name) are
+ * written as \xNN. Each case runs in a child: the check is made once per process. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,6 +48,7 @@ static char *run_child(Stream stream) {
                 log_warning("careful: %s", "substituter ignored");
                 log_error_errno(-ENOENT, "Failed to open %s: %m", "/x");
                 log_info("fine");
+                log_warning("name %s, link %s", "a\033]0;pwned\007b", "x\r\xc2\x9by");
                 log_debug("not shown at the default level");
                 fflush(stderr);
                 _exit(log_stderr_is_journal() == (stream == STREAM_JOURNAL) ? 0 : 101);
@@ -70,7 +72,8 @@ static void test_journal_stream_gets_levels(void **state) {
         _cleanup_free_ char *text = run_child(STREAM_JOURNAL);
         assert_string_equal(text, "<4>careful: substituter ignored\n"
                                   "<3>Failed to open /x: No such file or directory\n"
-                                  "<6>fine\n");
+                                  "<6>fine\n"
+                                  "<4>name a\\x1b]0;pwned\\x07b, link x\\x0d\\xc2\\x9by\n");
 }
 
 static void test_plain_stderr_has_no_prefix(void **state) {
@@ -78,7 +81,8 @@ static void test_plain_stderr_has_no_prefix(void **state) {
         _cleanup_free_ char *unset = run_child(STREAM_UNSET);
         assert_string_equal(unset, "careful: substituter ignored\n"
                                    "Failed to open /x: No such file or directory\n"
-                                   "fine\n");
+                                   "fine\n"
+                                   "name a\\x1b]0;pwned\\x07b, link x\\x0d\\xc2\\x9by\n");
         /* A JOURNAL_STREAM inherited from a parent whose stderr was the journal, while ours
          * is now elsewhere: plain lines. */
         _cleanup_free_ char *other = run_child(STREAM_OTHER);
