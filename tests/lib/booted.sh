@@ -16,6 +16,8 @@
 # starts systemd on the host's own root.
 : "${TOP:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 
+. "$TOP/tests/lib/wait.sh"
+
 BOOTED_SUITE=bookworm
 BOOTED_PACKAGES="nix-bin nix-setup-systemd libinih1 libsystemd0 python3 curl ca-certificates"
 # Changing the recipe (suite, packages, steps) changes the key, so a stale base is never used.
@@ -207,12 +209,7 @@ booted_exit() {
 booted_wait() {
         local limit=$1
         shift
-        local end=$((SECONDS + limit))
-        while [ $SECONDS -le $end ]; do
-                booted_sh "$@" >/dev/null 2>&1 && return 0
-                sleep 0.1
-        done
-        return 1
+        wait_for "$limit" booted_sh "$@"
 }
 
 # booted_prop UNIT PROPERTY

@@ -13,6 +13,7 @@
 : "${TOP:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${ABS_BUILD:=$TOP/build}"
 export TOP ABS_BUILD
+. "$TOP/tests/lib/wait.sh"
 
 harness_enter() {
         if [ -z "${DB_HARNESS_NS:-}" ]; then
@@ -83,17 +84,6 @@ harness_stop() {
         HARNESS_MGR_PID=""
 }
 
-# wait_for SECONDS COMMAND...: polls every 100 ms until COMMAND succeeds.
-wait_for() {
-        local limit=$1
-        shift
-        local end=$((SECONDS + limit))
-        while [ $SECONDS -le $end ]; do
-                "$@" >/dev/null 2>&1 && return 0
-                sleep 0.1
-        done
-        return 1
-}
 
 unit_prop() { # unit_prop UNIT PROPERTY
         systemctl --user show -P "$2" "$1" 2>/dev/null

@@ -28,25 +28,14 @@ build_stamp() {
 
 unit_state() { booted_sh systemctl is-active "$1" 2>/dev/null; }
 
+unit_state_is() { [ "$(unit_state "$1")" = "$2" ]; }
+predicts() { [ "$(predict "$1")" = "$2" ]; }
+
 # wait_state SECONDS UNIT STATE
-wait_state() {
-        local end=$((SECONDS + $1))
-        while [ $SECONDS -le $end ]; do
-                [ "$(unit_state "$2")" = "$3" ] && return 0
-                sleep 0.1
-        done
-        return 1
-}
+wait_state() { wait_for "$1" unit_state_is "$2" "$3"; }
 
 # wait_predict SECONDS PORT ID: until the server on PORT answers with model ID.
-wait_predict() {
-        local end=$((SECONDS + $1))
-        while [ $SECONDS -le $end ]; do
-                [ "$(predict "$2")" = "$3" ] && return 0
-                sleep 0.1
-        done
-        return 1
-}
+wait_predict() { wait_for "$1" predicts "$2" "$3"; }
 
 # main_uid UNIT: the user id the unit's main process runs as.
 main_uid() {
