@@ -54,13 +54,15 @@ GEN_SRC   := $(sort $(wildcard src/generator/*.c))
 REAL_SRC  := $(sort $(wildcard src/realise/*.c))
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 ACT_SRC   := $(sort $(wildcard activation/*.c))
+READY_SRC := $(sort $(wildcard src/ready/*.c))
 EX_SRC    := $(sort $(wildcard examples/*.c))
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 
 BINS := $(if $(GEN_SRC),$(BUILD)/deferred-builds-generator) \
         $(if $(REAL_SRC),$(BUILD)/deferred-realise) \
         $(if $(CLI_SRC),$(BUILD)/deferred-builds) \
-        $(if $(ACT_SRC),$(BUILD)/deferred-builds-activate)
+        $(if $(ACT_SRC),$(BUILD)/deferred-builds-activate) \
+        $(if $(READY_SRC),$(BUILD)/deferred-ready)
 EXAMPLES   := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 UNIT_TESTS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -102,6 +104,10 @@ $(BUILD)/deferred-builds: $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libdeferred.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(INIH_LIBS) $(SYSTEMD_LIBS)
 $(BUILD)/deferred-builds-activate: $(ACT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libdeferred.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(INIH_LIBS)
+# The readiness helper runs in every server's sandbox at each start: plain sockets, no
+# library beyond libc.
+$(BUILD)/deferred-ready: $(READY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libdeferred.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/examples/dbx-serve: LDLIBS += $(SYSTEMD_LIBS)
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o
 	@mkdir -p $(dir $@)
@@ -177,7 +183,8 @@ install: all
 	        $(DESTDIR)$(SYSTEMDDIR)/system-generators $(DESTDIR)$(SYSTEMDDIR)/user-generators \
 	        $(DESTDIR)$(SYSTEMDDIR)/system $(DESTDIR)$(SYSTEMDDIR)/user
 	install -m 0755 $(BUILD)/deferred-builds $(DESTDIR)$(BINDIR)/
-	install -m 0755 $(BUILD)/deferred-realise $(BUILD)/deferred-builds-activate $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0755 $(BUILD)/deferred-realise $(BUILD)/deferred-builds-activate $(BUILD)/deferred-ready \
+	        $(DESTDIR)$(LIBEXECDIR)/
 	install -m 0755 $(BUILD)/deferred-builds-generator $(DESTDIR)$(SYSTEMDDIR)/system-generators/
 	ln -sf ../system-generators/deferred-builds-generator $(DESTDIR)$(SYSTEMDDIR)/user-generators/deferred-builds-generator
 	cd $(BUILD)/units && for f in $$(find . -maxdepth 1 -type f); do \

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* deferred-builds restart NAME [--if-active] [--no-block]: restart a model's server, e.g.
  * to load a model that was swapped in. deferred-retrain@NAME.service runs
- * `restart --if-active --no-block NAME` after it published a new model. */
+ * `restart --if-active NAME` after it published a new model, and so waits until the new
+ * server is up (with a ready-url, until it answers). */
 #include <stdio.h>
 #include <stdlib.h>
 

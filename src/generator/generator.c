@@ -117,6 +117,17 @@ static int generate(Manifest *m, Scope scope, int dirfd) {
                  * Reconcile starts each server. */
                 if ((r = write_dropin(dirfd, serve, DROPIN_NAME, stext)) < 0)
                         return r;
+                if (md->n_listen > 0) {
+                        /* Instantiates units/deferred-serve@.socket, which has no Listen*=
+                         * of its own: an instance without this drop-in cannot load. */
+                        char sock[UNIT_NAME_BUF];
+                        _cleanup_free_ char *ktext = NULL;
+                        if (unit_socket_dropin(md, source, &ktext) < 0)
+                                return log_oom();
+                        if ((r = write_dropin(dirfd, model_unit_name(UNIT_SOCKET, md->name, sock), DROPIN_NAME,
+                                              ktext)) < 0)
+                                return r;
+                }
         }
         log_debug("Generated units for %zu models from %s.", m->n_models, source);
         return 0;

@@ -223,7 +223,8 @@ int handle_model_key(Parser *p, const char *key, const char *value) {
                 return strv_extend(&md->args, &md->n_args, value);
         else if (streq(key, "environment"))
                 return handle_environment(p, value);
-        else if ((r = handle_serve_key(p, key, value)) <= 0 || (r = handle_realise_key(p, key, value)) <= 0)
+        else if ((r = handle_serve_key(p, key, value)) <= 0 || (r = handle_realise_key(p, key, value)) <= 0 ||
+                 (r = handle_readiness_key(p, key, value)) <= 0)
                 return r;
         else {
                 _cleanup_free_ char *q = quoted(key), *n = quoted(md->name);

@@ -62,6 +62,9 @@ bool raw_line_has_inline_comment(const char *raw);
 bool raw_line_has_odd_space(const char *raw);
 /* Checks and stores one key of the current model; returns 0 or -ENOMEM. */
 int handle_model_key(Parser *p, const char *key, const char *value);
+/* ready-url, start-timeout and listen (manifest-readiness.c): 0, -ENOMEM, or 1 when key
+ * is none of them. */
+int handle_readiness_key(Parser *p, const char *key, const char *value);
 /* The rules across models, once every section is read: names that differ only in case,
  * servers' user names, the length of each ExecStart= line. Marks models to skip. */
 int check_fleet(Parser *p);

@@ -86,6 +86,8 @@ void model_done(Model *md) {
         free(md->memory_max);
         free(md->cpu_quota);
         strv_free(md->device_allow);
+        free(md->ready_url);
+        strv_free(md->listen);
 }
 
 void manifest_free(Manifest *m) {

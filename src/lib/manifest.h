@@ -56,6 +56,11 @@ typedef struct Model {
         char **device_allow;
         size_t n_device_allow;
         int notify; /* the server sends READY=1 (sd_notify): Type=notify; -1 unset */
+        char *ready_url; /* active once this answers 2xx (netaddr.h), or NULL */
+        unsigned long long start_timeout; /* TimeoutStartSec= in seconds, when has_start_timeout */
+        bool has_start_timeout, start_timeout_infinity;
+        char **listen; /* ListenStream= of the server's socket unit (netaddr.h) */
+        size_t n_listen;
 
         bool invalid;          /* internal: skipped */
         unsigned drv_line, exec_line;

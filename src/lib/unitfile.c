@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unitname.h"
 #include "util.h"
 
 static void buf_grow(Buf *b, size_t extra) {
@@ -199,6 +200,19 @@ static void serve_settings_lines(Buf *b, const Model *md, Scope scope) {
         /* Readiness: a server that says READY=1 is "active" only once it serves. */
         if (md->notify > 0)
                 buf_puts(b, "Type=notify\nNotifyAccess=main\n");
+        /* The template's ExecStartPost= (deferred-ready) polls this URL: the server is
+         * "active" only once it answers 2xx. Validated (netaddr.h); quoted anyway. */
+        if (md->ready_url)
+                put_env_line(b, READY_URL_VAR, md->ready_url);
+        if (md->has_start_timeout && md->start_timeout_infinity)
+                buf_puts(b, "TimeoutStartSec=infinity\n");
+        else if (md->has_start_timeout)
+                buf_printf(b, "TimeoutStartSec=%llu\n", md->start_timeout);
+        /* Named here too, so that adding or removing the socket changes the settings digest. */
+        if (md->n_listen > 0) {
+                char sock[UNIT_NAME_BUF];
+                buf_printf(b, "Sockets=%s\n", model_unit_name(UNIT_SOCKET, md->name, sock));
+        }
         if (scope == SCOPE_SYSTEM) {
                 if (md->user) {
                         buf_puts(b, "DynamicUser=no\nUser=");
@@ -259,10 +273,29 @@ int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **r
         settings_digest(lines, digest);
 
         header(&b, source);
+        if (md->n_listen > 0) {
+                /* The socket first, so that the server gets it as LISTEN_FDS. */
+                char sock[UNIT_NAME_BUF];
+                model_unit_name(UNIT_SOCKET, md->name, sock);
+                buf_printf(&b, "Requires=%s\nAfter=%s\n", sock, sock);
+        }
         buf_puts(&b, "\n[Service]\n");
         /* What the server started with is in its environment: reconcile compares it with
          * this, and restarts a server whose settings a switch changed (settings.h). */
         put_env_line(&b, SERVE_SETTINGS_VAR, digest);
         buf_puts(&b, lines);
+        return buf_finish(&b, ret);
+}
+
+int unit_socket_dropin(const Model *md, const char *source, char **ret) {
+        Buf b = { 0 };
+        header(&b, source);
+        buf_puts(&b, "\n[Socket]\n");
+        /* ListenStream= expands specifiers: a validated address has no '%', escaped anyway. */
+        for (size_t i = 0; i < md->n_listen; i++) {
+                buf_puts(&b, "ListenStream=");
+                buf_put_specifier_escaped(&b, md->listen[i]);
+                buf_puts(&b, "\n");
+        }
         return buf_finish(&b, ret);
 }

@@ -44,6 +44,11 @@ int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **r
 #define SERVE_SETTINGS_VAR "DEFERRED_SERVE_SETTINGS"
 #define SERVE_SETTINGS_LEN 16
 int unit_serve_settings(const Model *md, Scope scope, char out[SERVE_SETTINGS_LEN + 1]);
+/* The variable the serve drop-in sets to the model's ready-url: the serve template's
+ * ExecStartPost= (deferred-ready(8)) polls it, and returns at once when it is unset. */
+#define READY_URL_VAR "DEFERRED_READY_URL"
+/* The drop-in of deferred-serve@NAME.socket: its ListenStream= lines (md->n_listen > 0). */
+int unit_socket_dropin(const Model *md, const char *source, char **ret);
 /* The dynamic user name a system-scope server runs as when the model sets no user=:
  * "dserve-NAME" when that fits systemd's 31-character limit, else "dserve_" and a 64-bit
  * hash of the name: the forms differ in their eighth byte ('-' or '_'), so they never meet. */
