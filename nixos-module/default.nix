@@ -223,6 +223,43 @@ let
               model's swap is complete, only once the server really serves.
             '';
           };
+
+          readyUrl = mkOption {
+            type = types.nullOr types.str;
+            default = null;
+            example = "http://127.0.0.1:8080/health";
+            description = ''
+              A URL that answers with a 2xx status once the server serves: the unit is
+              active ("serving"), and a retrained model's swap is complete, only then. For
+              servers that do not speak `sd_notify` (uvicorn, vLLM, llama-server, TGI).
+              `http://` only, the host an IP address or `localhost`. The wait is bounded by
+              {option}`startTimeout`. See deferred-builds.ini(5), `ready-url`.
+            '';
+          };
+
+          startTimeout = mkOption {
+            type = types.nullOr (types.either types.ints.positive (types.enum [ "infinity" ]));
+            default = null;
+            example = 1800;
+            description = ''
+              Seconds the server may take to start (until `READY=1` or {option}`readyUrl`
+              answers), or `"infinity"`: the unit's `TimeoutStartSec=`. `null`: systemd's
+              default, 90 s, which a large model's load can exceed.
+            '';
+          };
+
+          listen = mkOption {
+            type = types.listOf types.str;
+            default = [ ];
+            example = [ "127.0.0.1:8080" ];
+            description = ''
+              Addresses systemd listens on for the server (socket activation,
+              `ListenStream=`): `PORT`, `IPV4:PORT`, `[IPV6]:PORT` or an absolute socket
+              path. systemd holds the socket across restarts, so a retrain swap fails no
+              request. The server must take the socket from `LISTEN_FDS` (fd 3 on), e.g.
+              uvicorn `--fd 3`; see docs/units.md.
+            '';
+          };
         };
 
         realise = realiseOptions true;
@@ -240,7 +277,13 @@ let
         deviceAllow
         ;
       serve = {
-        inherit (m.serve) command notify;
+        inherit (m.serve)
+          command
+          notify
+          readyUrl
+          startTimeout
+          listen
+          ;
         environment = cfg.defaults.serve.environment // m.serve.environment;
       };
       realise = {

@@ -118,6 +118,9 @@ let
     "command"
     "environment"
     "notify"
+    "readyUrl"
+    "startTimeout"
+    "listen"
   ];
 
   # ---- small helpers (builtins only) -------------------------------------------------------
@@ -198,6 +201,9 @@ let
       args = if useCommand then (if isList command && command != [ ] then tail command else [ ]) else serve.args or [ ];
       env = serve.environment or { };
       notify = serve.notify or false;
+      readyUrl = serve.readyUrl or null;
+      startTimeout = serve.startTimeout or null;
+      listen = serve.listen or [ ];
       execLabel = if useCommand then "${at "serve.command"} (element 1, the program)" else at "serve.exec";
       argLabel =
         i: if useCommand then "${at "serve.command"} (element ${toString (i + 1)})" else "${at "serve.args"} (element ${toString i})";
@@ -230,7 +236,7 @@ let
             if !isAttrs serve then
               [ "${at "serve"} must be an attribute set with the program to run (serve.exec or serve.command)." ]
             else
-              map (k: "${at "serve.${k}"}: unknown attribute; serve takes exec and args (or command) and environment.") (
+              map (k: "${at "serve.${k}"}: unknown attribute; serve takes exec and args (or command), environment, notify, readyUrl, startTimeout and listen.") (
                 unknownKeys serveKeys serve
               )
               ++ optional (useCommand && (serve ? exec || serve ? args))
@@ -268,7 +274,11 @@ let
             "cpuQuota"
           ]
           ++ optional (!(isList deviceAllow && all isString deviceAllow)) "${at "deviceAllow"} must be a list of strings."
-          ++ optional (!(isBool notify)) "${at "serve.notify"} must be true or false.";
+          ++ optional (!(isBool notify)) "${at "serve.notify"} must be true or false."
+          ++ optional (!(readyUrl == null || isString readyUrl)) "${at "serve.readyUrl"} must be a string or null."
+          ++ optional (!(startTimeout == null || (isInt startTimeout && startTimeout > 0) || startTimeout == "infinity"))
+            "${at "serve.startTimeout"} must be a positive number of seconds, \"infinity\" or null."
+          ++ optional (!(isList listen && all isString listen)) "${at "serve.listen"} must be a list of strings.";
 
       isCA =
         (d.__contentAddressed or false)
@@ -311,7 +321,10 @@ let
         ++ optional (user != null) (entry "user" user (at "user"))
         ++ optional (memoryMax != null) (entry "memory-max" memoryMax (at "memoryMax"))
         ++ optional (cpuQuota != null) (entry "cpu-quota" cpuQuota (at "cpuQuota"))
-        ++ map (v: entry "device-allow" v (at "deviceAllow")) deviceAllow;
+        ++ map (v: entry "device-allow" v (at "deviceAllow")) deviceAllow
+        ++ optional (readyUrl != null) (entry "ready-url" readyUrl (at "serve.readyUrl"))
+        ++ optional (startTimeout != null) (entry "start-timeout" (toString startTimeout) (at "serve.startTimeout"))
+        ++ map (v: entry "listen" v (at "serve.listen")) listen;
 
       # What rendering would lose, and what would train a model; the C parser checks the rest.
       valueErrors =

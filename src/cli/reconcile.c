@@ -342,10 +342,20 @@ static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir, cons
         return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
 }
 
+/* A model whose manifest entry no longer has `listen =`: its socket, which the server no
+ * longer requires, is stopped (the server itself restarts for its changed settings). */
+static int plan_stray_socket(Plan *p, const ModelView *v) {
+        const UnitInfo *K = model_unit(v, UNIT_SOCKET);
+        if (v->model->n_listen > 0 || unit_is_inactive(K))
+                return 0;
+        say("stopping the socket of %s (no listen = in the manifest)", v->model->name);
+        return unit_is_failed(K) ? plan_call(p, "ResetFailedUnit", K->id, NULL) : plan_call(p, "StopUnit", K->id, "replace");
+}
+
 /* A model gone from the manifest: stop its units, server first; forget failures, so its
  * units can be unloaded. */
 static int plan_removed(Plan *p, const ModelUnits *mu) {
-        static const UnitKind order[] = { UNIT_SERVE, UNIT_RETRAIN, UNIT_REALISE };
+        static const UnitKind order[] = { UNIT_SERVE, UNIT_SOCKET, UNIT_RETRAIN, UNIT_REALISE };
         bool any = false;
         int r;
         for (size_t i = 0; i < ELEMENTSOF(order); i++) {
@@ -528,6 +538,8 @@ static int run(void) {
                 r = model_view_init(&v, md->name, md, unit_table_find(&units, md->name), runtime_dir, state_dir, st);
                 if (r >= 0)
                         r = plan_model(&plan, &v, runtime_dir, state_dir);
+                if (r >= 0)
+                        r = plan_stray_socket(&plan, &v);
                 model_view_done(&v);
                 if (r < 0)
                         return r;

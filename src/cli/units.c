@@ -52,9 +52,9 @@ int unit_table_load(sd_bus *bus, UnitTable *ret) {
         size_t n_entries = 0, alloc = 0;
         int r;
 
-        r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitsByPatterns", &error, &reply, "asas", 0, 3,
+        r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitsByPatterns", &error, &reply, "asas", 0, 4,
                                UNIT_REALISE_PREFIX "*" UNIT_SUFFIX, UNIT_SERVE_PREFIX "*" UNIT_SUFFIX,
-                               UNIT_RETRAIN_PREFIX "*" UNIT_SUFFIX);
+                               UNIT_RETRAIN_PREFIX "*" UNIT_SUFFIX, UNIT_SERVE_PREFIX "*" UNIT_SOCKET_SUFFIX);
         if (r < 0)
                 return log_error_errno(r, "Failed to list the deferred-builds units: %s", bus_error_text(&error, r));
 

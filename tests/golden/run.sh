@@ -52,7 +52,8 @@ for case in tests/golden/[0-9]*/; do
         is "$left" "" "$name: no temp files left behind"
 
         # systemd-analyze verify every instance, templates resolved from this build.
-        instances=$(find "$out" -maxdepth 1 -type d -name '*@?*.service.d' -printf '%f\n' | sed 's/\.d$//' | sort)
+        instances=$(find "$out" -maxdepth 1 -type d \( -name '*@?*.service.d' -o -name '*@?*.socket.d' \) -printf '%f\n' |
+                sed 's/\.d$//' | sort)
         [ -n "$instances" ] || continue
         vdir="$tmp/$name/verify"
         mkdir -p "$vdir" "$tmp/xdg"
@@ -64,7 +65,7 @@ for case in tests/golden/[0-9]*/; do
         flag=""
         [ "$scope" = user ] && flag=--user
         for i in $instances; do
-                ln -sf "${i%%@*}@.service" "$vdir/$i"
+                ln -sf "${i%%@*}@.${i##*.}" "$vdir/$i"
                 v=$(cd "$vdir" && XDG_RUNTIME_DIR="$tmp/xdg" SYSTEMD_UNIT_PATH="$vdir:" systemd-analyze $flag verify --man=no "$vdir/$i" 2>&1 |
                         grep -vE "^[^ ]+: Command /.+ is not executable: No such file or directory$" || true)
                 is "$v" "" "$name: systemd-analyze verify $i"

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/* ready-url, start-timeout and listen: the grammars (netaddr.h), the manifest keys and the
+ * unit text the generator writes for them. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manifest.h"
+#include "netaddr.h"
+#include "unitfile.h"
+#include "util.h"
+
+#define DRV "/nix/store/wvfqywd4bwvl3m6rrc9y3vca4k0piz57-tiny-model.drv"
+#define HEAD "[deferred-builds]\nversion = 1\n"
+#define MODEL(lines) HEAD "[model.m]\ndrv = " DRV "\nexec = /bin/serve\n" lines
+
+static Manifest *parse(const char *text) {
+        Manifest *m = NULL;
+        assert_int_equal(manifest_parse("test.ini", text, strlen(text), &m), 0);
+        assert_non_null(m);
+        return m;
+}
+
+/* The one model is skipped with an error on one of its key lines that contains needle. */
+static void assert_rejected(const char *text, const char *needle) {
+        Manifest *m = parse(text);
+        assert_int_equal(m->n_models, 0);
+        bool found = false;
+        for (size_t i = 0; i < m->n_diags; i++)
+                found = found || (m->diags[i].level == DIAG_ERROR && m->diags[i].line >= 6 &&
+                                  strstr(m->diags[i].message, needle));
+        if (!found)
+                for (size_t i = 0; i < m->n_diags; i++)
+                        print_message("  diag: line %u: %s\n", m->diags[i].line, m->diags[i].message);
+        assert_true(found);
+        manifest_free(m);
+}
+
+static void test_ready_url_grammar(void **s) {
+        (void) s;
+        static const char *const good[] = {
+                "http://127.0.0.1:8080/health", "http://127.0.0.1/", "http://127.0.0.1", "http://localhost:1/x",
+                "http://[::1]:8000/v1/models", "http://10.0.0.1:65535/a?b=c&d=%2F", "http://[::ffff:127.0.0.1]:80/",
+        };
+        static const char *const bad[] = {
+                "https://127.0.0.1/", "http://example.com/", "http://127.0.0.1:0/", "http://127.0.0.1:65536/",
+                "http://127.0.0.1:080/", "http://127.1/", "http://[::1]/x#frag", "http://127.0.0.1/a b",
+                "http://127.0.0.1/%zz", "http://[fe80::1%eth0]/", "http://127.0.0.1:/", "http://user@127.0.0.1/",
+                "http://127.0.0.1x/", "HTTP://127.0.0.1/", "", "http://",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(good); i++)
+                if (!ready_url_is_valid(good[i]))
+                        fail_msg("'%s' refused", good[i]);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                if (ready_url_is_valid(bad[i]))
+                        fail_msg("'%s' accepted", bad[i]);
+}
+
+static void test_ready_url_parts(void **s) {
+        (void) s;
+        ReadyUrl u;
+        char a[INET6_ADDRSTRLEN];
+        assert_int_equal(ready_url_parse("http://localhost:8080/health?deep=1", &u), 0);
+        assert_int_equal(u.family, AF_INET);
+        assert_string_equal(inet_ntop(AF_INET, &u.addr.in, a, sizeof a), "127.0.0.1");
+        assert_int_equal(u.port, 8080);
+        assert_string_equal(u.host, "localhost:8080");
+        assert_string_equal(u.path, "/health?deep=1");
+        assert_int_equal(ready_url_parse("http://[::1]", &u), 0);
+        assert_int_equal(u.family, AF_INET6);
+        assert_int_equal(u.port, 80);
+        assert_string_equal(u.host, "[::1]");
+        assert_string_equal(u.path, "/");
+}
+
+static void test_listen_grammar(void **s) {
+        (void) s;
+        static const char *const good[] = {
+                "8080", "127.0.0.1:8080", "0.0.0.0:1", "[::1]:65535", "[::]:80", "/run/model.sock", "/run/a_b-c.d/s",
+        };
+        static const char *const bad[] = {
+                "0", "65536", "08080", "127.0.0.1", "127.0.0.1:", "localhost:8080", "[::1]", "[::1]8080",
+                "[fe80::1%eth0]:80", "::1:80", "run/x.sock", "/run/x sock", "/run/%i.sock", "/run/../x",
+                "vsock:2:80", "@abstract",
+                "127.0.0.1:80 ", "",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(good); i++)
+                if (!listen_address_is_valid(good[i]))
+                        fail_msg("'%s' refused", good[i]);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                if (listen_address_is_valid(bad[i]))
+                        fail_msg("'%s' accepted", bad[i]);
+        /* At the edge: 107 bytes is sun_path's room, 108 is not. */
+        char p[LISTEN_UNIX_PATH_MAX + 2] = "/";
+        memset(p + 1, 'a', LISTEN_UNIX_PATH_MAX - 1);
+        assert_true(listen_address_is_valid(p));
+        strcat(p, "a");
+        assert_false(listen_address_is_valid(p));
+}
+
+static void test_keys_parsed(void **s) {
+        (void) s;
+        Manifest *m = parse(MODEL("ready-url = http://127.0.0.1:8080/health\nstart-timeout = 1800\n"
+                                  "listen = 127.0.0.1:8080\nlisten = [::1]:8080\n"));
+        assert_int_equal(m->n_models, 1);
+        const Model *md = &m->models[0];
+        assert_string_equal(md->ready_url, "http://127.0.0.1:8080/health");
+        assert_true(md->has_start_timeout);
+        assert_false(md->start_timeout_infinity);
+        assert_int_equal(md->start_timeout, 1800);
+        assert_int_equal(md->n_listen, 2);
+        assert_string_equal(md->listen[1], "[::1]:8080");
+        manifest_free(m);
+
+        m = parse(MODEL("start-timeout = infinity\n"));
+        assert_int_equal(m->n_models, 1);
+        assert_true(m->models[0].start_timeout_infinity);
+        manifest_free(m);
+}
+
+static void test_bad_keys_skip_the_model(void **s) {
+        (void) s;
+        assert_rejected(MODEL("ready-url = https://127.0.0.1/health\n"), "is not a readiness URL");
+        assert_rejected(MODEL("start-timeout = 0\n"), "start-timeout '0' is not a number of seconds");
+        assert_rejected(MODEL("start-timeout = 5min\n"), "start-timeout '5min'");
+        assert_rejected(MODEL("start-timeout = 3153600001\n"), "start-timeout");
+        assert_rejected(MODEL("listen = localhost:8080\n"), "listen 'localhost:8080' is not an address");
+        assert_rejected(MODEL("listen = 8080\nlisten = 8080\n"), "is given twice");
+        Manifest *m = parse(MODEL("ready-url = http://127.0.0.1/\nready-url = http://127.0.0.1/\n"));
+        assert_int_equal(m->n_models, 0);
+        manifest_free(m);
+}
+
+static void test_unit_text(void **s) {
+        (void) s;
+        Manifest *m = parse(MODEL("ready-url = http://127.0.0.1:8080/h%41\nstart-timeout = 120\nlisten = 8080\n"
+                                  "listen = /run/m.sock\n"));
+        assert_int_equal(m->n_models, 1);
+        _cleanup_free_ char *serve = NULL, *sock = NULL;
+        assert_int_equal(unit_serve_dropin(&m->models[0], SCOPE_USER, "/m.ini", &serve), 0);
+        assert_non_null(strstr(serve, "[Unit]\nSourcePath=/m.ini\nRequires=deferred-serve@m.socket\n"
+                                      "After=deferred-serve@m.socket\n\n[Service]\n"));
+        /* '%' doubled: Environment= expands specifiers. */
+        assert_non_null(strstr(serve, "Environment=\"DEFERRED_READY_URL=http://127.0.0.1:8080/h%%41\"\n"));
+        assert_non_null(strstr(serve, "TimeoutStartSec=120\nSockets=deferred-serve@m.socket\n"));
+        assert_int_equal(unit_socket_dropin(&m->models[0], "/m.ini", &sock), 0);
+        assert_string_equal(sock, "# Automatically generated by deferred-builds-generator\n\n[Unit]\nSourcePath=/m.ini\n\n"
+                                  "[Socket]\nListenStream=8080\nListenStream=/run/m.sock\n");
+        /* Each setting changes what reconcile compares with the running server. */
+        char with[SERVE_SETTINGS_LEN + 1], without[SERVE_SETTINGS_LEN + 1];
+        assert_int_equal(unit_serve_settings(&m->models[0], SCOPE_USER, with), 0);
+        Model copy = m->models[0];
+        copy.n_listen = 0;
+        assert_int_equal(unit_serve_settings(&copy, SCOPE_USER, without), 0);
+        assert_string_not_equal(with, without);
+        copy = m->models[0];
+        copy.start_timeout = 121;
+        assert_int_equal(unit_serve_settings(&copy, SCOPE_USER, without), 0);
+        assert_string_not_equal(with, without);
+        manifest_free(m);
+}
+
+static void test_no_readiness_writes_nothing_new(void **s) {
+        (void) s;
+        Manifest *m = parse(MODEL(""));
+        _cleanup_free_ char *serve = NULL;
+        assert_int_equal(unit_serve_dropin(&m->models[0], SCOPE_USER, "/m.ini", &serve), 0);
+        assert_null(strstr(serve, "READY_URL"));
+        assert_null(strstr(serve, "TimeoutStartSec"));
+        assert_null(strstr(serve, "socket"));
+        manifest_free(m);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_ready_url_grammar),
+                cmocka_unit_test(test_ready_url_parts),
+                cmocka_unit_test(test_listen_grammar),
+                cmocka_unit_test(test_keys_parsed),
+                cmocka_unit_test(test_bad_keys_skip_the_model),
+                cmocka_unit_test(test_unit_text),
+                cmocka_unit_test(test_no_readiness_writes_nothing_new),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
