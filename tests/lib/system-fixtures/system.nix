@@ -6,7 +6,9 @@
 #
 # A model: id (its identity; a new id is a new derivation), port, epochs, epochSeconds,
 # failAtEpoch (see examples/model.nix), server ("dbx": the example C server with readiness,
-# "python": Debian's python3 running serve.py, "probe": probe.py), env (extra environment),
+# "python": Debian's python3 running serve.py, "probe": probe.py, "uvicorn": app.py under
+# uvicorn with a ready-url; socket = true adds listen, startTimeout its start-timeout),
+# env (extra environment),
 # contentAddressed (needs the daemon's ca-derivations feature).
 {
   models,
@@ -19,7 +21,38 @@ let
       server = m.server or "dbx";
       port = toString m.port;
     in
-    if server == "python" then
+    # FastAPI under uvicorn, up once /health answers; socket = true: systemd holds the
+    # socket (listen) and uvicorn takes it as fd 3.
+    if server == "uvicorn" then
+      {
+        exec = "/usr/bin/python3";
+        args = [
+          "-m"
+          "uvicorn"
+          "--app-dir"
+          "/opt/dbx-test"
+          "--no-access-log"
+          "app:app"
+        ]
+        ++ (
+          if m.socket or false then
+            [
+              "--fd"
+              "3"
+            ]
+          else
+            [
+              "--host"
+              "127.0.0.1"
+              "--port"
+              port
+            ]
+        );
+        readyUrl = "http://127.0.0.1:${port}/health";
+        listen = if m.socket or false then [ "127.0.0.1:${port}" ] else [ ];
+      }
+      // (if m ? startTimeout then { inherit (m) startTimeout; } else { })
+    else if server == "python" then
       {
         exec = "/usr/bin/python3";
         args = [
