@@ -221,6 +221,18 @@ EOF
                 echo "realise with the output present makes $(big "$(get realise.syscalls)") system calls (its nix-store child included; bare \`nix-store --realise\`: $(big "$(get realise.syscalls_nixstore)"))."
                 echo
         fi
+        if has swap.socket.requests; then
+                echo "### A client through a retrain swap (FastAPI under uvicorn, ready-url; bench/swap-gap.sh)"
+                echo
+                echo "A request every 10 ms, a new connection each, 30 s timeout, $(get swap.socket.swaps) swaps per case."
+                echo
+                echo "| case | requests | failed | longest run of failures | longest answer |"
+                echo "|---|---:|---:|---:|---:|"
+                for c in nosocket socket; do
+                        echo "| $([ $c = socket ] && echo "listen = (systemd holds the socket)" || echo "no socket") | $(get swap.$c.requests) | $(get swap.$c.failed) | $(get swap.$c.gap_ms) ms | $(get swap.$c.max_latency_ms) ms |"
+                done
+                echo
+        fi
         echo "<!-- END GENERATED -->"
 }
 

@@ -272,6 +272,13 @@ if [ "$nix_ok" = 1 ]; then
 fi
 
 # ---- 5. the real user manager (private namespaces): reload, CLI, serve, deployment -------
+# What a client sees of a retrain swap, with and without a socket systemd holds (booted
+# system, one at a time with the booted-system suites).
+if [ "$(id -u)" = 0 ]; then
+        note "retrain swap under a client (bench/swap-gap.sh on the booted system)"
+        flock /tmp/booted-run.lock bash bench/swap-gap.sh >>"$BENCH_RESULTS" 2>>"$W/log" || note "bench/swap-gap.sh failed"
+fi
+
 note "user manager benchmarks (bench/systemd.sh under tests/lib/harness.sh)"
 BENCH_NIX_OK=$nix_ok bash bench/systemd.sh || note "bench/systemd.sh failed (see above)"
 
