@@ -101,7 +101,8 @@ static void help(void) {
                "URL: http://HOST[:PORT]/PATH, HOST an IPv4 address, [IPv6] or localhost.\n\n"
                "  -p --pid PID   the server's process\n"
                "  -h --help      show this help\n\n"
-               "Exit status: 0 ready, 1 the server exited, 64 usage or a bad URL. See deferred-ready(8).\n",
+               "Exit status: 0 ready, " EXIT_STR(EXIT_GENERIC) " the server exited, " EXIT_STR(EXIT_USAGE)
+               " usage or a bad URL. See deferred-ready(8).\n",
                program_invocation_short_name);
 }
 

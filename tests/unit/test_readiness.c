@@ -100,7 +100,7 @@ static void test_listen_grammar(void **s) {
         char p[LISTEN_UNIX_PATH_MAX + 2] = "/";
         memset(p + 1, 'a', LISTEN_UNIX_PATH_MAX - 1);
         assert_true(listen_address_is_valid(p));
-        strcat(p, "a");
+        p[LISTEN_UNIX_PATH_MAX] = 'a';
         assert_false(listen_address_is_valid(p));
 }
 
