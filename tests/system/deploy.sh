@@ -35,6 +35,8 @@ scenario_switch_returns_while_training() {
         tap_result $? "the server started after the build finished" "realise active at $built, serve started at $started"
         wait_predict 10 8080 A
         tap_result $? "the server answers with the trained model"
+        # A server can answer before its unit is active: readiness runs after it starts.
+        wait_state 10 deferred-serve@iris.service active
         like "$(booted_sh deferred-builds status)" "iris +serving" "deferred-builds status says serving"
         booted_sh test -e "$out"
         tap_result $? "the model's output is in the store"

@@ -57,6 +57,8 @@ scenario_rollback_trains_nothing() {
         wait_predict 30 8091 A
         tap_result $? "after the rollback A is served again"
         is "$(build_stamp "$(manifest_value "$a" iris drv)")" "$stamp" "A was not trained again"
+        # A server can answer before its unit is active: readiness runs after it starts.
+        wait_state 10 deferred-serve@iris.service active
         like "$(booted_sh deferred-builds status)" "iris +serving" "status says serving"
 }
 

@@ -88,6 +88,8 @@ scenario_reboot_during_retrain_keeps_serving() {
         wait_predict 30 8123 A
         tap_result $? "after the reboot A serves while B trains"
         is "$(unit_state deferred-retrain@iris.service)" activating "B trains again, in the retrain unit"
+        # A server can answer before its unit is active: readiness runs after it starts.
+        wait_state 10 deferred-serve@iris.service active
         like "$(booted_sh deferred-builds status iris)" "iris +serving" "status says serving"
         wait_predict 90 8123 B
         tap_result $? "B is swapped in once trained"
