@@ -86,6 +86,9 @@ void model_done(Model *md) {
         free(md->memory_max);
         free(md->cpu_quota);
         strv_free(md->device_allow);
+        strv_free(md->service);
+        strv_free(md->credentials);
+        free(md->environment_file);
 }
 
 void manifest_free(Manifest *m) {
@@ -181,7 +184,7 @@ static int section_begin(Parser *p, const char *name, unsigned line) {
                 p->models = n;
         }
         Model *md = &p->models[p->n_models];
-        *md = (Model){ .line = line, .builders_use_substitutes = -1, .notify = -1 };
+        *md = (Model){ .line = line, .builders_use_substitutes = -1, .notify = -1, .sandbox = -1 };
         md->name = strdup(mname);
         if (!md->name)
                 return -ENOMEM;
