@@ -228,10 +228,14 @@ scenario_realise_stack() {
 
 scenario_security_exposure() {
         local top unit score
-        top=$(system_build --arg models '{ iris = { id = "S"; port = 8113; epochs = 1; }; }')
+        top=$(system_build --arg models '{ iris = { id = "S"; port = 8113; epochs = 1; };
+                ml = { id = "S"; port = 8120; epochs = 1; sandbox = "ml"; };
+                gpu = { id = "S"; port = 8121; epochs = 1; sandbox = "gpu"; }; }')
         system_switch "$top"
         wait_predict 60 8113 S
-        for unit in deferred-realise@iris.service deferred-serve@iris.service deferred-retrain@iris.service; do
+        wait_predict 60 8121 S
+        for unit in deferred-realise@iris.service deferred-serve@iris.service deferred-retrain@iris.service \
+                deferred-serve@ml.service deferred-serve@gpu.service; do
                 score=$(booted_sh systemd-analyze security --no-pager "$unit" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
                 awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }'
                 tap_result $? "$unit: exposure ${score:-?} (at most 2.0) in the booted system"
