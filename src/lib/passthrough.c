@@ -15,6 +15,7 @@ typedef enum Grammar {
         G_PROTECT_PROC,
         G_PATHS,
         G_BIND_PATHS,
+        G_FILE_LIMIT,
         G_COUNT_LIMIT,
         G_SIZE_LIMIT,
         G_SYSCALL_GROUPS,
@@ -47,7 +48,7 @@ static const struct {
         { "InaccessiblePaths", G_PATHS, true },
         { "BindPaths", G_BIND_PATHS, true },
         { "BindReadOnlyPaths", G_BIND_PATHS, true },
-        { "LimitNOFILE", G_COUNT_LIMIT, false },
+        { "LimitNOFILE", G_FILE_LIMIT, false },
         { "LimitNPROC", G_COUNT_LIMIT, false },
         { "LimitMEMLOCK", G_SIZE_LIMIT, false },
         { "LimitCORE", G_SIZE_LIMIT, false },
@@ -158,32 +159,34 @@ static bool size_bytes(const char *s, unsigned long long *ret) {
         return v != ULLONG_MAX;
 }
 
-/* rlimit: "infinity" or a number, optionally "SOFT:HARD" with SOFT <= HARD. */
-static bool limit_value(const char *s, bool size, unsigned long long *ret) {
-        if (streq(s, "infinity")) {
+/* rlimit: "infinity" or a number, optionally "SOFT:HARD" with SOFT <= HARD. Open files
+ * are a count up to the kernel's default fs.nr_open (2^20) and never infinity: systemd
+ * lowers a limit the kernel refuses to the closest one it takes (setrlimit_closest()),
+ * which would not be the value written. */
+static bool limit_value(const char *s, Grammar g, unsigned long long *ret) {
+        if (streq(s, "infinity") && g != G_FILE_LIMIT) {
                 *ret = ULLONG_MAX;
                 return true;
         }
-        if (size)
+        if (g == G_SIZE_LIMIT)
                 return size_bytes(s, ret);
-        /* LimitNOFILE above the kernel's default fs.nr_open (2^20) fails at exec time. */
-        if (!parse_count(s, 1024 * 1024))
+        if (!parse_count(s, g == G_FILE_LIMIT ? 1024 * 1024 : ULLONG_MAX - 1))
                 return false;
         *ret = strtoull(s, NULL, 10);
         return true;
 }
 
-static bool limit_is_valid(const char *s, bool size) {
+static bool limit_is_valid(const char *s, Grammar g) {
         _cleanup_free_ char *copy = strdup(s);
         if (!copy)
                 return false;
         char *colon = strchr(copy, ':');
         unsigned long long soft, hard;
         if (!colon)
-                return limit_value(copy, size, &soft);
+                return limit_value(copy, g, &soft);
         *colon = 0;
         /* systemd refuses a soft limit above the hard one. */
-        return limit_value(copy, size, &soft) && limit_value(colon + 1, size, &hard) && soft <= hard;
+        return limit_value(copy, g, &soft) && limit_value(colon + 1, g, &hard) && soft <= hard;
 }
 
 static bool word_is_valid(Grammar g, const char *w) {
@@ -279,12 +282,15 @@ static const char *value_error(Grammar g, const char *v) {
                                ? NULL
                                : "is not a list of [-]SOURCE[:DESTINATION[:rbind|norbind]] with absolute, normalized "
                                  "paths without white space, quotes, backslashes, ':' or '%'";
+        case G_FILE_LIMIT:
+                return limit_is_valid(v, g) ? NULL
+                                            : "is not a count up to 1048576 (fs.nr_open's default; not infinity, "
+                                              "which systemd would lower), optionally SOFT:HARD with SOFT <= HARD";
         case G_COUNT_LIMIT:
-                return limit_is_valid(v, false) ? NULL
-                                                : "is not a count up to 1048576 (fs.nr_open's default) or infinity, "
-                                                  "optionally SOFT:HARD with SOFT <= HARD";
+                return limit_is_valid(v, g) ? NULL
+                                            : "is not a count or infinity, optionally SOFT:HARD with SOFT <= HARD";
         case G_SIZE_LIMIT:
-                return limit_is_valid(v, true)
+                return limit_is_valid(v, g)
                                ? NULL
                                : "is not a size (bytes with an optional K, M, G, T, P or E suffix) or infinity, "
                                  "optionally SOFT:HARD with SOFT <= HARD";

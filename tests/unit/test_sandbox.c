@@ -104,6 +104,14 @@ static void test_ml_profile(void **s) {
         assert_null(strstr(d, "SystemCallFilter=\n"));
         assert_null(strstr(d, "RestrictAddressFamilies=\n"));
         assert_null(strstr(d, "DeviceAllow"));
+        /* The model's own HOME wins: the profile's line, which would come later, is left out. */
+        _cleanup_free_ char *own = dropin_of("sandbox = ml\nenvironment = HOME=/srv/home\n", SCOPE_SYSTEM);
+        assert_non_null(strstr(own, "\nEnvironment=\"HOME=/srv/home\"\n"));
+        assert_null(strstr(own, "Environment=HOME="));
+        assert_non_null(strstr(own, "\nEnvironment=XDG_CACHE_HOME=%C/deferred-serve/%i\n"));
+        /* HOMEDIR is another variable. */
+        _cleanup_free_ char *other = dropin_of("sandbox = ml\nenvironment = HOMEDIR=/x\n", SCOPE_SYSTEM);
+        assert_non_null(strstr(other, "\nEnvironment=HOME=%S/deferred-serve/%i\n"));
         /* User managers get none of it. */
         _cleanup_free_ char *u = dropin_of("sandbox = ml\n", SCOPE_USER);
         assert_null(strstr(u, "ProcSubset"));
@@ -157,8 +165,8 @@ static void test_passthrough_accepts(void **s) {
                 "ProcSubset=all", "ProcSubset=pid", "ProtectProc=ptraceable", "MemoryDenyWriteExecute=no",
                 "PrivateDevices=yes", "PrivateNetwork=true", "SupplementaryGroups=video render",
                 "ReadOnlyPaths=/etc/ssl -/opt/x", "BindPaths=/srv/a:/data:rbind", "BindReadOnlyPaths=-/srv/b",
-                "LimitNOFILE=65536", "LimitNOFILE=1024:524288", "LimitNOFILE=infinity", "LimitMEMLOCK=64M",
-                "LimitMEMLOCK=1M:infinity", "LimitCORE=0", "LimitNPROC=512",
+                "LimitNOFILE=65536", "LimitNOFILE=1024:524288", "LimitNOFILE=1048576", "LimitMEMLOCK=64M",
+                "LimitMEMLOCK=1M:infinity", "LimitCORE=0", "LimitNPROC=512", "LimitNPROC=infinity",
                 "SystemCallFilter=@resources @mount", "SystemCallFilter=~@mount",
                 "RestrictAddressFamilies=AF_NETLINK AF_PACKET", "RestrictAddressFamilies=~AF_INET6",
                 "IPAddressAllow=localhost 10.0.0.0/8 fe80::/10", "IPAddressDeny=any", "Nice=-5", "Nice=19",
@@ -194,6 +202,9 @@ static void test_passthrough_refuses_what_systemd_would_not_apply(void **s) {
                 { "LimitNOFILE=2:1", "SOFT <= HARD" },
                 { "LimitNOFILE=2000000", "up to 1048576" },
                 { "LimitNOFILE=01", "count" },
+                { "LimitNOFILE=infinity", "not infinity, which systemd would lower" },
+                { "LimitNOFILE=1024:infinity", "not infinity" },
+                { "LimitNPROC=2:1", "SOFT <= HARD" },
                 { "LimitMEMLOCK=2M:1024K", "SOFT <= HARD" },
                 { "LimitMEMLOCK=10%", "is not a size" },
                 { "SystemCallFilter=@nonexistent", "system-call groups" }, /* "Unknown ... ignoring" */
