@@ -2,6 +2,7 @@
 #include "profile.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -45,11 +46,11 @@ static const struct {
         const char *name;
         int parent; /* -1: none */
         const char *const *lines;
-        int opens_devices;
+        bool opens_devices;
 } profiles[_SANDBOX_MAX] = {
-        [SANDBOX_STRICT] = { "strict", -1, NULL, 0 },
-        [SANDBOX_ML] = { "ml", SANDBOX_STRICT, ml_lines, 0 },
-        [SANDBOX_GPU] = { "gpu", SANDBOX_ML, gpu_lines, 1 },
+        [SANDBOX_STRICT] = { "strict", -1, NULL, false },
+        [SANDBOX_ML] = { "ml", SANDBOX_STRICT, ml_lines, false },
+        [SANDBOX_GPU] = { "gpu", SANDBOX_ML, gpu_lines, true },
 };
 
 const char *sandbox_to_string(SandboxProfile p) {
@@ -72,6 +73,6 @@ void sandbox_foreach_line(SandboxProfile p, void (*fn)(const char *line, void *d
                 fn(*l, data);
 }
 
-int sandbox_opens_devices(SandboxProfile p) {
+bool sandbox_opens_devices(SandboxProfile p) {
         return (unsigned) p < _SANDBOX_MAX && profiles[p].opens_devices;
 }

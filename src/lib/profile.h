@@ -3,6 +3,8 @@
  * system-scope sandbox of units/system/deferred-serve@.service.d/10-system.conf. */
 #pragma once
 
+#include <stdbool.h>
+
 typedef enum SandboxProfile {
         SANDBOX_STRICT, /* the shipped sandbox as it is; the default */
         SANDBOX_ML,     /* JIT/ML runtimes: PyTorch/oneDNN, numba, XLA */
@@ -19,4 +21,4 @@ int sandbox_from_string(const char *s);
  * %C) meant for systemd. */
 void sandbox_foreach_line(SandboxProfile p, void (*fn)(const char *line, void *data), void *data);
 /* Whether the profile turns off PrivateDevices= in favour of a device allow-list. */
-int sandbox_opens_devices(SandboxProfile p);
+bool sandbox_opens_devices(SandboxProfile p);
