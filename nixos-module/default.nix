@@ -260,6 +260,73 @@ let
               uvicorn `--fd 3`; see docs/units.md.
             '';
           };
+
+          sandbox = mkOption {
+            type = types.enum [
+              "strict"
+              "ml"
+              "gpu"
+            ];
+            default = "strict";
+            example = "ml";
+            description = ''
+              The serve sandbox profile (docs/sandbox.md): `strict`, the shipped sandbox;
+              `ml` for JIT/ML runtimes (PyTorch/oneDNN, numba, XLA: `/proc/cpuinfo`,
+              writable and executable memory, `@resources`, `AF_NETLINK`, a persistent
+              home and cache below `/var/lib/deferred-serve/${name}` and
+              `/var/cache/deferred-serve/${name}`); `gpu`, `ml` and the NVIDIA devices
+              CUDA opens.
+            '';
+          };
+
+          serviceConfig = mkOption {
+            type =
+              let
+                scalar = types.oneOf [
+                  types.bool
+                  types.int
+                  types.str
+                ];
+              in
+              types.attrsOf (types.either scalar (types.nonEmptyListOf scalar));
+            default = { };
+            example = {
+              LimitNOFILE = 65536;
+              ReadWritePaths = [ "/srv/models" ];
+              SupplementaryGroups = [ "render" ];
+            };
+            description = ''
+              Individual systemd `[Service]` settings of the serve unit, written after the
+              {option}`sandbox` profile's: a single-value setting replaces the profile's, a
+              list one adds to it (one line per element). Only sandbox and resource
+              settings are accepted, each value checked by the manifest parser when the
+              system is built: the list is in deferred-builds.ini(5).
+            '';
+          };
+
+          credentials = mkOption {
+            type = types.attrsOf types.str;
+            default = { };
+            example = {
+              hf-token = "/run/secrets/hf-token";
+            };
+            description = ''
+              Secrets the server reads from `$CREDENTIALS_DIRECTORY/ID` (systemd
+              `LoadCredential=ID:PATH`). Give each path as a string outside the store (a
+              path value would copy the secret into the store, which every user can read).
+            '';
+          };
+
+          environmentFile = mkOption {
+            type = types.nullOr types.str;
+            default = null;
+            example = "/run/secrets/llm.env";
+            description = ''
+              A file of `NAME=VALUE` lines added to the server's environment when it starts
+              (systemd `EnvironmentFile=`): its values appear in neither the store nor the
+              unit. A string outside the store, as for {option}`credentials`.
+            '';
+          };
         };
 
         realise = realiseOptions true;
@@ -285,7 +352,12 @@ let
           listen
           ;
         environment = cfg.defaults.serve.environment // m.serve.environment;
-      };
+      }
+      // {
+        inherit (m.serve) serviceConfig credentials;
+        sandbox = if m.serve.sandbox == "strict" then null else m.serve.sandbox;
+      }
+      // lib.optionalAttrs (m.serve.environmentFile != null) { inherit (m.serve) environmentFile; };
       realise = {
         inherit (m.realise)
           maxSilentTime

@@ -14,6 +14,10 @@
 #           exec = "${pkgs.my-server}/bin/serve";   # absolute; a path is copied to the store
 #           args = [ "--port" "8080" ];              # optional
 #           environment = { THREADS = "4"; };        # optional
+#           sandbox = "ml";                          # optional: strict (default), ml, gpu
+#           serviceConfig = { LimitNOFILE = 65536; };  # optional, docs/sandbox.md
+#           credentials = { token = "/run/secrets/token"; };  # optional, never a path value
+#           environmentFile = "/run/secrets/env";    # optional, never a path value
 #         };                                         # (or serve.command = [ exec ] ++ args)
 #         realise = { timeout = 86400; };            # optional, see `realiseKeys` below
 #         user = null; memoryMax = "8G"; cpuQuota = "200%"; deviceAllow = [ ];   # optional
@@ -121,10 +125,15 @@ let
     "readyUrl"
     "startTimeout"
     "listen"
+    "sandbox"
+    "serviceConfig"
+    "credentials"
+    "environmentFile"
   ];
 
   # ---- small helpers (builtins only) -------------------------------------------------------
   optional = cond: x: if cond then [ x ] else [ ];
+  optionals = cond: xs: if cond then xs else [ ];
   concatMap = f: xs: concatLists (map f xs);
   imap1 = f: xs: genList (i: f (i + 1) (elemAt xs i)) (length xs);
   all = pred: xs: foldl' (acc: x: acc && pred x) true xs;
@@ -204,6 +213,24 @@ let
       readyUrl = serve.readyUrl or null;
       startTimeout = serve.startTimeout or null;
       listen = serve.listen or [ ];
+      sandbox = serve.sandbox or null;
+      serviceConfig = serve.serviceConfig or { };
+      credentials = serve.credentials or { };
+      environmentFile = serve.environmentFile or null;
+      # A service setting's value as systemd reads it; a list is one line per element, as
+      # nixpkgs' serviceConfig writes it (list settings accumulate).
+      isScalar = v: isString v || isBool v || isInt v;
+      settingOf = v: if isBool v then (if v then "yes" else "no") else toString v;
+      settingLines = v: if isList v then v else [ v ];
+      # A path value would be copied into the world-readable store by rendering.
+      secretErrors =
+        label: v:
+        if isPath v then
+          [
+            "${label} is a path value, which Nix copies into the store, readable by every user; give the secret's location as a string outside the store, e.g. \"/run/secrets/token\"."
+          ]
+        else
+          optional (!isString v) "${label} must be a string: the path of the secret on the machine.";
       execLabel = if useCommand then "${at "serve.command"} (element 1, the program)" else at "serve.exec";
       argLabel =
         i: if useCommand then "${at "serve.command"} (element ${toString (i + 1)})" else "${at "serve.args"} (element ${toString i})";
@@ -278,7 +305,28 @@ let
           ++ optional (!(readyUrl == null || isString readyUrl)) "${at "serve.readyUrl"} must be a string or null."
           ++ optional (!(startTimeout == null || (isInt startTimeout && startTimeout > 0) || startTimeout == "infinity"))
             "${at "serve.startTimeout"} must be a positive number of seconds, \"infinity\" or null."
-          ++ optional (!(isList listen && all isString listen)) "${at "serve.listen"} must be a list of strings.";
+          ++ optional (!(isList listen && all isString listen)) "${at "serve.listen"} must be a list of strings."
+          ++ optional (!(sandbox == null || isString sandbox)) "${at "serve.sandbox"} must be a string: strict, ml or gpu."
+          ++ (
+            if !isAttrs serviceConfig then
+              [ "${at "serve.serviceConfig"} must be an attribute set of systemd [Service] settings." ]
+            else
+              concatMap (
+                k:
+                let
+                  v = serviceConfig.${k};
+                in
+                optional (!(isScalar v || (isList v && v != [ ] && all isScalar v)))
+                  "${at "serve.serviceConfig.${k}"} must be a string, a boolean, an integer or a non-empty list of them."
+              ) (attrNames serviceConfig)
+          )
+          ++ (
+            if !isAttrs credentials then
+              [ "${at "serve.credentials"} must be an attribute set of credential IDs to paths." ]
+            else
+              concatMap (id: secretErrors (at "serve.credentials.${id}") credentials.${id}) (attrNames credentials)
+          )
+          ++ optionals (environmentFile != null) (secretErrors (at "serve.environmentFile") environmentFile);
 
       isCA =
         (d.__contentAddressed or false)
@@ -304,6 +352,12 @@ let
           attrNames env
         )
         ++ optional (notify == true) (entry "notify" "true" (at "serve.notify"))
+        ++ optional (sandbox != null) (entry "sandbox" sandbox (at "serve.sandbox"))
+        ++ concatMap (
+          k: map (v: entry "service" "${k}=${settingOf v}" (at "serve.serviceConfig.${k}")) (settingLines serviceConfig.${k})
+        ) (attrNames serviceConfig)
+        ++ map (id: entry "credential" "${id}:${credentials.${id}}" (at "serve.credentials.${id}")) (attrNames credentials)
+        ++ optional (environmentFile != null) (entry "environment-file" environmentFile (at "serve.environmentFile"))
         ++ optional (r "maxSilentTime" != null) (entry "max-silent-time" (toString (r "maxSilentTime")) (at "realise.maxSilentTime"))
         ++ optional (r "timeout" != null) (entry "timeout" (toString (r "timeout")) (at "realise.timeout"))
         ++ optional (r "builders" != null) (entry "builders" (r "builders") (at "realise.builders"))

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "manifest-parser.h"
+#include "passthrough.h"
+#include "profile.h"
 #include "validate.h"
 
 /* Records "KEY 'VALUE' WHY" for the current model. */
@@ -158,6 +160,70 @@ static int handle_realise_key(Parser *p, const char *key, const char *value) {
         return 0;
 }
 
+/* The sandbox profile, passed-through settings and secrets (docs/sandbox.md). */
+static int handle_sandbox_key(Parser *p, const char *key, const char *value) {
+        Model *md = &p->models[p->cur_model];
+        if (streq(key, "sandbox")) {
+                int r = sandbox_from_string(value);
+                if (md->sandbox >= 0)
+                        model_error(p, p->line, "key '%s' is set twice; keep one", key);
+                else if (r < 0)
+                        bad_value(p, key, value, "is not a sandbox profile: use strict (the default), ml or gpu");
+                else
+                        md->sandbox = r;
+        } else if (streq(key, "service")) {
+                bool repeatable = false;
+                const char *why = service_setting_check(value, &repeatable);
+                size_t n = strcspn(value, "=");
+                if (why) {
+                        bad_value(p, key, value, why);
+                        return 0;
+                }
+                for (size_t i = 0; !repeatable && i < md->n_service; i++)
+                        if (strncmp(md->service[i], value, n + 1) == 0) {
+                                bad_value(p, key, value,
+                                          "sets a single-value setting a second time; keep one (only list settings "
+                                          "may repeat)");
+                                return 0;
+                        }
+                return strv_extend(&md->service, &md->n_service, value);
+        } else if (streq(key, "credential")) {
+                const char *colon = strchr(value, ':');
+                _cleanup_free_ char *id = colon ? strndup(value, (size_t) (colon - value)) : NULL;
+                if (colon && !id)
+                        return -ENOMEM;
+                if (!id || !credential_id_is_valid(id) || !secret_path_is_valid(colon + 1))
+                        bad_value(p, key, value,
+                                  "is not ID:PATH with ID from [A-Za-z0-9._-] (at most 64, not starting with '.') "
+                                  "and an absolute, normalized PATH without white space, quotes, backslashes or '%'");
+                else if (path_is_in_store(colon + 1))
+                        bad_value(p, key, value,
+                                  "is in the Nix store, which every user can read: keep the secret outside it (e.g. "
+                                  "/run/secrets) and name that path");
+                else {
+                        for (size_t i = 0; i < md->n_credentials; i++)
+                                if (strncmp(md->credentials[i], value, strlen(id) + 1) == 0) {
+                                        bad_value(p, key, value, "names a credential ID a second time; give each one ID");
+                                        return 0;
+                                }
+                        return strv_extend(&md->credentials, &md->n_credentials, value);
+                }
+        } else if (streq(key, "environment-file")) {
+                int r = set_once(p, &md->environment_file, key, value);
+                if (r < 0)
+                        return r;
+                if (!secret_path_is_valid(value))
+                        bad_value(p, key, value,
+                                  "is not an absolute, normalized path without white space, quotes, backslashes or '%'");
+                else if (path_is_in_store(value))
+                        bad_value(p, key, value,
+                                  "is in the Nix store, which every user can read: keep the secret outside it (e.g. "
+                                  "/run/secrets) and name that path");
+        } else
+                return 1;
+        return 0;
+}
+
 int handle_model_key(Parser *p, const char *key, const char *value) {
         Model *md = &p->models[p->cur_model];
         int r;
@@ -225,6 +291,8 @@ int handle_model_key(Parser *p, const char *key, const char *value) {
                 return handle_environment(p, value);
         else if ((r = handle_serve_key(p, key, value)) <= 0 || (r = handle_realise_key(p, key, value)) <= 0 ||
                  (r = handle_readiness_key(p, key, value)) <= 0)
+                return r;
+        else if ((r = handle_sandbox_key(p, key, value)) <= 0)
                 return r;
         else {
                 _cleanup_free_ char *q = quoted(key), *n = quoted(md->name);

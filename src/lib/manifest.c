@@ -88,6 +88,9 @@ void model_done(Model *md) {
         strv_free(md->device_allow);
         free(md->ready_url);
         strv_free(md->listen);
+        strv_free(md->service);
+        strv_free(md->credentials);
+        free(md->environment_file);
 }
 
 void manifest_free(Manifest *m) {
@@ -183,7 +186,7 @@ static int section_begin(Parser *p, const char *name, unsigned line) {
                 p->models = n;
         }
         Model *md = &p->models[p->n_models];
-        *md = (Model){ .line = line, .builders_use_substitutes = -1, .notify = -1 };
+        *md = (Model){ .line = line, .builders_use_substitutes = -1, .notify = -1, .sandbox = -1 };
         md->name = strdup(mname);
         if (!md->name)
                 return -ENOMEM;

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "profile.h"
+
 #define MANIFEST_MAX_BYTES (1024 * 1024)
 #define MANIFEST_MAX_MODELS 10000
 #define MANIFEST_VERSION 1
@@ -61,6 +63,13 @@ typedef struct Model {
         bool has_start_timeout, start_timeout_infinity;
         char **listen; /* ListenStream= of the server's socket unit (netaddr.h) */
         size_t n_listen;
+        /* serve sandbox and secrets (docs/sandbox.md) */
+        int sandbox;        /* SandboxProfile (profile.h); -1 unset: strict */
+        char **service;     /* passed-through [Service] settings, "Key=Value" */
+        size_t n_service;
+        char **credentials; /* LoadCredential= "ID:PATH" */
+        size_t n_credentials;
+        char *environment_file;
 
         bool invalid;          /* internal: skipped */
         unsigned drv_line, exec_line;

@@ -230,14 +230,17 @@ static void serve_settings_lines(Buf *b, const Model *md, Scope scope) {
         if (md->cpu_quota)
                 buf_printf(b, "CPUQuota=%s\n", md->cpu_quota);
         if (md->n_device_allow > 0) {
-                /* A device list replaces PrivateDevices= with an explicit allow list. */
-                buf_puts(b, "PrivateDevices=no\nDevicePolicy=closed\n");
+                /* A device list replaces PrivateDevices= with an explicit allow list (which a
+                 * profile with devices writes itself). */
+                if (scope != SCOPE_SYSTEM || !sandbox_opens_devices(model_sandbox(md)))
+                        buf_puts(b, "PrivateDevices=no\nDevicePolicy=closed\n");
                 for (size_t i = 0; i < md->n_device_allow; i++) {
                         buf_puts(b, "DeviceAllow=");
                         buf_put_specifier_escaped(b, md->device_allow[i]);
                         buf_puts(b, "\n");
                 }
         }
+        unit_serve_sandbox_lines(b, md, scope);
 }
 
 /* FNV-1a over the settings lines: a change detector for reconcile, not a security measure

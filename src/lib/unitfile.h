@@ -53,3 +53,8 @@ int unit_socket_dropin(const Model *md, const char *source, char **ret);
  * "dserve-NAME" when that fits systemd's 31-character limit, else "dserve_" and a 64-bit
  * hash of the name: the forms differ in their eighth byte ('-' or '_'), so they never meet. */
 void serve_user_name(const char *model, char out[32]);
+/* The model's sandbox profile, strict unless it names one. */
+SandboxProfile model_sandbox(const Model *md);
+/* Appends the serve drop-in's profile, passed-through settings (system scope only),
+ * LoadCredential= and EnvironmentFile= lines for md. */
+void unit_serve_sandbox_lines(Buf *b, const Model *md, Scope scope);

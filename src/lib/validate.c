@@ -286,3 +286,22 @@ bool device_allow_is_valid(const char *s) {
         }
         return startswith(copy, "/dev/") && absolute_path_is_valid(copy);
 }
+
+bool credential_id_is_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 64 || s[0] == '.')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!is_alnum(s[i]) && !strchr("._-", s[i]))
+                        return false;
+        return true;
+}
+
+bool secret_path_is_valid(const char *s) {
+        return absolute_path_is_valid(s) && !streq(s, "/") && !strpbrk(s, " \t\"'\\%");
+}
+
+bool path_is_in_store(const char *s) {
+        const char *p = startswith(s, store_dir());
+        return p && (*p == '/' || *p == 0);
+}

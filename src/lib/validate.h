@@ -56,3 +56,12 @@ bool cpu_quota_is_valid(const char *s);
 /* DeviceAllow=: absolute /dev path or char-/block- class, optional " r|w|m" combination; no
  * quotes or backslashes. */
 bool device_allow_is_valid(const char *s);
+/* LoadCredential= ID: [A-Za-z0-9_-][A-Za-z0-9._-]{0,63}, a file name in
+ * $CREDENTIALS_DIRECTORY. */
+bool credential_id_is_valid(const char *s);
+/* A secret's path (LoadCredential=, EnvironmentFile=): absolute_path_is_valid(), not "/",
+ * no white space, quotes, backslashes or '%' (systemd expands specifiers in both). Whether
+ * it is in the store is path_is_in_store(). */
+bool secret_path_is_valid(const char *s);
+/* s is the store directory or below it. */
+bool path_is_in_store(const char *s);

@@ -185,6 +185,31 @@ static void check_model(const Line *lines, size_t n, const Model *md) {
         for (size_t i = 0; i < md->n_env; i++)
                 if (strncmp(md->env[i], "DEFERRED_", 9) == 0)
                         abort();
+        /* Passed-through settings and secrets: as written, never empty, never quoted or
+         * escaped, never a specifier where systemd expands one, never a secret in the store. */
+        expect_values(lines, n, md->name, "service", md->service, md->n_service);
+        expect_values(lines, n, md->name, "credential", md->credentials, md->n_credentials);
+        expect_value(lines, n, md->name, "environment-file", md->environment_file);
+        for (size_t i = 0; i < md->n_service; i++) {
+                const char *eq = strchr(md->service[i], '=');
+                if (!eq || eq == md->service[i] || !eq[1] || strpbrk(eq, "\\\"'\t") ||
+                    (strchr(eq, '%') && strncmp(md->service[i], "TasksMax=", 9) != 0 &&
+                     strncmp(md->service[i], "MemoryHigh=", 11) != 0))
+                        abort();
+                for (const char *k = md->service[i]; k < eq; k++)
+                        if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z')))
+                                abort();
+        }
+        for (size_t i = 0; i < md->n_credentials; i++) {
+                const char *path = strchr(md->credentials[i], ':');
+                if (!path || path[1] != '/' || strncmp(path + 1, "/nix/store/", 11) == 0 ||
+                    strcmp(path + 1, "/nix/store") == 0 || strpbrk(path, "% \\\"'"))
+                        abort();
+        }
+        if (md->environment_file &&
+            (md->environment_file[0] != '/' || strncmp(md->environment_file, "/nix/store/", 11) == 0 ||
+             strpbrk(md->environment_file, "% \\\"'")))
+                abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -190,6 +190,31 @@ parser_says serve-options "8: error: model 'm': user '1abc' is not a valid user 
 parser_says generation-bad "3: error: generation '.hidden' must be 1 to 128 characters from [A-Za-z0-9._+-], starting with a letter or digit"
 for c in valid valid-everything name-64 context-fine serve-options-ok; do parser_says "$c" ""; done
 
+# Sandbox profiles, passed-through settings and secrets: a path value would put the
+# secret in the store; every value grammar is the parser's.
+errors_are sandbox-ok ""
+parser_says sandbox-ok ""
+like "${texts[sandbox-ok]}" "sandbox = ml
+service = LimitNOFILE=65536
+service = MemoryDenyWriteExecute=yes
+service = SystemCallFilter=@resources
+service = SystemCallFilter=~@mount
+credential = hf-token:/run/secrets/hf-token
+environment-file = /run/secrets/env" "sandbox-ok: rendered in order, booleans as yes/no, one line per list element"
+STORED='is a path value, which Nix copies into the store, readable by every user; give the secret'"'"'s location as a string outside the store, e.g. "/run/secrets/token".'
+errors_are sandbox-types "models.m.serve.sandbox must be a string: strict, ml or gpu.
+models.m.serve.serviceConfig.Nice must be a string, a boolean, an integer or a non-empty list of them.
+models.m.serve.serviceConfig.ReadWritePaths must be a string, a boolean, an integer or a non-empty list of them.
+models.m.serve.credentials.token $STORED
+models.m.serve.environmentFile $STORED"
+errors_are sandbox-parser ""
+parser_says sandbox-parser "8: error: model 'm': sandbox 'lax' is not a sandbox profile: use strict (the default), ml or gpu, ignoring model
+9: error: model 'm': service 'ExecStartPre=/bin/true' is a setting the units own (the command, restarts, timeouts and credentials, which 'exec =', 'notify =' and 'credential =' cover): drop it, ignoring model
+10: error: model 'm': service 'ProcSubset=everything' is not all or pid, ignoring model
+11: error: model 'm': service 'SystemCallFilter=sched_setaffinity' is not a list of system-call groups systemd knows (@resources, @mount, ...; see systemd-analyze syscall-filter), optionally prefixed by '~' to remove them; single system calls are not accepted, ignoring model
+12: error: model 'm': credential 'token:/nix/store/1gdfjg3yr2hpz99mpgi876di58lslnjr-token' is in the Nix store, which every user can read: keep the secret outside it (e.g. /run/secrets) and name that path, ignoring model
+13: error: model 'm': environment-file 'relative/env' is not an absolute, normalized path without white space, quotes, backslashes or '%', ignoring model"
+
 # The NixOS module's naming: the same rules in its option names.
 errors_are context-args "services.deferred-builds.models.m.serve.args (element 1) $OWN" moduleErrorsOf
 errors_are drv-not-derivation "services.deferred-builds.models.m.model is not a derivation; set it to the derivation (package) that trains the model, not to its output path or a string." moduleErrorsOf

@@ -23,6 +23,7 @@ checks=(
         "automatic GC prunes first; trusted-users only when a model needs it"
         "disabled adds nothing; assertions carry manifest.nix messages"
         "includeBuildDependencies with models fails an assertion; forbiddenDependenciesRegexes warns"
+        "sandbox profile, serviceConfig and secrets render; a secret as a path value is refused"
 )
 
 lib_dir=${NIXPKGS_LIB:-}
@@ -134,7 +135,6 @@ like "$(ev full systemPackages)" '"deferred-builds-0.1"' "full: the deferred-bui
 
 # 6
 is "$(ev full reconcile.wantedBy)" '["multi-user.target"]' "full: reconcile is wanted by multi-user.target"
-X
 is "$(raw full reconcile.overrideStrategy)" "asDropin" "full: reconcile is a drop-in over the packaged unit"
 
 # 7
@@ -181,5 +181,21 @@ like "$w" 'it matches the bundle beta-model-bundle' "forbidden: and names the bu
 is "$(ev forbidden-no-bundles warnings)" '[]' "forbidden-no-bundles: no warning without bundles"
 is "$(ev forbidden-no-bundles manifestContextNames)" '[]' "forbidden-no-bundles: and the manifest then refers to nothing of the models"
 is "$(ev forbidden-no-bundles failedAssertions)" '[]' "forbidden-no-bundles: no failed assertion"
+
+# 12
+t=$(raw sandbox manifestText | sed -n '/^\[model.embed\]/,$p')
+like "$t" "sandbox = gpu
+service = LimitNOFILE=65536
+service = PrivateNetwork=yes
+service = SupplementaryGroups=video
+service = SupplementaryGroups=render
+credential = hf-token:/run/secrets/hf-token
+environment-file = /run/secrets/embed.env" "sandbox: profile, serviceConfig (one line per list element), credentials and environmentFile in the manifest"
+is "$(ev sandbox failedAssertions)" "[]" "sandbox: no failed assertions"
+unlike "$(raw full manifestText)" "sandbox =" "full: the default profile (strict) writes no line"
+for c in secret-path secret-file-path; do
+        like "$(raw $c manifestText)" "is not of type .(null or )?string" "$c: a path value is refused by the option type, before it reaches the store"
+done
+like "$(raw bad-profile manifestText)" 'is not of type .one of "strict", "ml", "gpu"' "bad-profile: the profile is an enum"
 
 tap_done

@@ -4,10 +4,14 @@
 PROBE <check> ok|denied <detail>. Checks: the model is readable; /proc/cpuinfo (PyTorch's
 cpuinfo, psutil); writable+executable memory (oneDNN, numba, XLA JITs); sched_setaffinity
 (OpenMP/torch thread pinning); getifaddrs over AF_NETLINK (NCCL/Gloo bootstrap, psutil);
-a writable cache directory (Hugging Face hub, torch.hub, Triton). Then it stays up, so
-the unit is active and the lines are in the journal.
+a writable cache directory (Hugging Face hub, torch.hub, Triton); /proc/driver (CUDA
+reads /proc/driver/nvidia); a persistent, writable home (a counter of the probe's starts
+in $HOME). With secrets handed over, "PROBE secret-credential|secret-env ok sha256=HEX"
+names the SHA-256 of the credential "token" and of $DBX_SECRET, never the secret. Then it
+stays up, so the unit is active and the lines are in the journal.
 """
 import ctypes
+import hashlib
 import mmap
 import os
 import socket
@@ -64,9 +68,37 @@ def cache():
     return base
 
 
+def proc_driver():
+    return f"{len(os.listdir('/proc/driver'))} entries in /proc/driver"
+
+
+def state():
+    home = os.environ.get("HOME", "/")
+    counter = os.path.join(home, "probe-starts")
+    try:
+        with open(counter) as f:
+            n = int(f.read())
+    except FileNotFoundError:
+        n = 0
+    with open(counter + ".tmp", "w") as f:
+        f.write(str(n + 1))
+    os.rename(counter + ".tmp", counter)
+    return f"starts={n + 1} home={home}"
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
 for name, fn in [("model", model), ("cpuinfo", cpuinfo), ("wx-memory", wx_memory),
-                 ("affinity", affinity), ("netlink", netlink), ("cache", cache)]:
+                 ("affinity", affinity), ("netlink", netlink), ("cache", cache),
+                 ("proc-driver", proc_driver), ("state", state)]:
     report(name, fn)
+if "CREDENTIALS_DIRECTORY" in os.environ:
+    with open(os.path.join(os.environ["CREDENTIALS_DIRECTORY"], "token"), "rb") as f:
+        print(f"PROBE secret-credential ok sha256={sha256(f.read())}", flush=True)
+if "DBX_SECRET" in os.environ:
+    print(f"PROBE secret-env ok sha256={sha256(os.environ['DBX_SECRET'].encode())}", flush=True)
 print(f"PROBE user ok uid={os.getuid()}", flush=True)
 while True:
     time.sleep(3600)

@@ -6,9 +6,10 @@
 #
 # A model: id (its identity; a new id is a new derivation), port, epochs, epochSeconds,
 # failAtEpoch (see examples/model.nix), server ("dbx": the example C server with readiness,
-# "python": Debian's python3 running serve.py, "probe": probe.py, "uvicorn": app.py under
-# uvicorn with a ready-url; socket = true adds listen, startTimeout its start-timeout),
-# env (extra environment),
+# "python": Debian's python3 running serve.py, "probe": probe.py, "torch": torch-serve.py,
+# "uvicorn": app.py under uvicorn with a ready-url; socket = true adds listen, startTimeout
+# its start-timeout), env (extra environment), user, sandbox, serviceConfig, credentials,
+# environmentFile,
 # contentAddressed (needs the daemon's ca-derivations feature).
 {
   models,
@@ -65,6 +66,14 @@ let
         exec = "/usr/bin/python3";
         args = [ "/opt/dbx-test/probe.py" ];
       }
+    else if server == "torch" then
+      {
+        exec = "/usr/bin/python3";
+        args = [
+          "/opt/dbx-test/torch-serve.py"
+          port
+        ];
+      }
     else
       {
         exec = "/opt/dbx-test/dbx-serve";
@@ -83,10 +92,20 @@ let
       failAtEpoch = m.failAtEpoch or 0;
       contentAddressed = m.contentAddressed or false;
     };
-    serve = serveFor m // {
-      environment = m.env or { };
-    };
-  };
+    serve =
+      serveFor m
+      // {
+        environment = m.env or { };
+      }
+      # The serve sandbox and secrets (docs/sandbox.md), as given.
+      // builtins.intersectAttrs {
+        sandbox = null;
+        serviceConfig = null;
+        credentials = null;
+        environmentFile = null;
+      } m;
+  }
+  // builtins.intersectAttrs { user = null; } m;
   # As the NixOS module does: each model's .drv closure travels in a bundle, the system
   # closure holds no .drv, and the installed deferred-realise imports it before a training.
   bundle = import ./nixos-module/bundle.nix {
