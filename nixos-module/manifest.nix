@@ -263,7 +263,7 @@ let
             if !isAttrs serve then
               [ "${at "serve"} must be an attribute set with the program to run (serve.exec or serve.command)." ]
             else
-              map (k: "${at "serve.${k}"}: unknown attribute; serve takes exec and args (or command), environment, notify, readyUrl, startTimeout and listen.") (
+              map (k: "${at "serve.${k}"}: unknown attribute; serve takes ${concatStringsSep ", " serveKeys}.") (
                 unknownKeys serveKeys serve
               )
               ++ optional (useCommand && (serve ? exec || serve ? args))

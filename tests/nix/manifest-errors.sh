@@ -110,7 +110,7 @@ errors_are drv-not-derivation "models.m.drv is not a derivation; set it to the d
 errors_are drv-to-derivation "models.m.drv is not a derivation; set it to the derivation (package) that trains the model, not to its output path or a string."
 errors_are output-missing 'models.m.output = "dev": the derivation has no such output; use one of "out".'
 errors_are unknown-keys 'models.m.serv: unknown attribute; a model takes drv, output, serve, realise, user, memoryMax, cpuQuota, deviceAllow.
-models.m.serve.arg: unknown attribute; serve takes exec and args (or command), environment, notify, readyUrl, startTimeout and listen.
+models.m.serve.arg: unknown attribute; serve takes exec, args, command, environment, notify, readyUrl, startTimeout, listen, sandbox, serviceConfig, credentials, environmentFile.
 models.m.realise.timout: unknown attribute; realise takes maxSilentTime, timeout, builders, substituters, trustedPublicKeys, buildersUseSubstitutes.'
 
 # The program.
