@@ -144,7 +144,8 @@ let
     deviceAllow = mkOption {
       type = types.listOf types.str;
       example = [
-        "/dev/nvidia0 rw"
+        "char-nvidia-frontend rw"
+        "char-nvidiactl rw"
         "char-nvidia-uvm rw"
       ];
       description = ''
