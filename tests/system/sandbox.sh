@@ -13,30 +13,30 @@ TOP=$PWD
 
 scenario_users() {
         local top uid
-        top=$(system_build --arg models '{ iris = { id = "U"; port = 8110; epochs = 2; epochSeconds = 1; }; }')
+        top=$(system_build --arg models '{ linreg = { id = "U"; port = 8110; epochs = 2; epochSeconds = 1; }; }')
         system_switch "$top"
-        wait_state 10 deferred-realise@iris.service activating
-        uid=$(main_uid deferred-realise@iris.service)
+        wait_state 10 deferred-realise@linreg.service activating
+        uid=$(main_uid deferred-realise@linreg.service)
         is "$uid" "$(booted_sh id -u deferred-builds)" "realise runs as the static deferred-builds user"
         wait_predict 60 8110 U
         tap_result $? "the model is served"
-        uid=$(main_uid deferred-serve@iris.service)
+        uid=$(main_uid deferred-serve@linreg.service)
         [ -n "$uid" ] && [ "$uid" -ge 61184 ] && [ "$uid" -le 65519 ]
         tap_result $? "the server runs as a dynamic user (uid $uid)"
-        is "$(booted_prop deferred-serve@iris.service User)" dserve-iris "named dserve-iris"
+        is "$(booted_prop deferred-serve@linreg.service User)" dserve-linreg "named dserve-linreg"
         not_ok_expected "the server's user cannot remove the GC roots" \
                 booted_sh setpriv --reuid="$uid" --regid="$uid" --clear-groups \
-                sh -c "rm -rf /var/lib/deferred-builds/roots/*/iris"
-        ok "the root is still there" booted_sh sh -c "test -L /var/lib/deferred-builds/roots/*/iris"
+                sh -c "rm -rf /var/lib/deferred-builds/roots/*/linreg"
+        ok "the root is still there" booted_sh sh -c "test -L /var/lib/deferred-builds/roots/*/linreg"
 }
 
 scenario_python_server() {
         local top
-        top=$(system_build --arg models '{ iris = { id = "P"; port = 8111; epochs = 1; server = "python"; }; }')
+        top=$(system_build --arg models '{ linreg = { id = "P"; port = 8111; epochs = 1; server = "python"; }; }')
         system_switch "$top"
         wait_predict 60 8111 P
         tap_result $? "Debian's python3 serves the model under the default serve sandbox"
-        like "$(booted_sh deferred-builds logs -n 50 iris)" "serve.py: model P from /nix/store/" "its log is in the journal"
+        like "$(booted_sh deferred-builds logs -n 50 linreg)" "serve.py: model P from /nix/store/" "its log is in the journal"
 }
 
 # The documented table: "| check | default sandbox | ... |" rows of docs/sandbox.md.
@@ -82,10 +82,10 @@ scenario_ml_runtime_probe_relaxed() {
 
 scenario_security_exposure() {
         local top unit score
-        top=$(system_build --arg models '{ iris = { id = "S"; port = 8113; epochs = 1; }; }')
+        top=$(system_build --arg models '{ linreg = { id = "S"; port = 8113; epochs = 1; }; }')
         system_switch "$top"
         wait_predict 60 8113 S
-        for unit in deferred-realise@iris.service deferred-serve@iris.service deferred-retrain@iris.service; do
+        for unit in deferred-realise@linreg.service deferred-serve@linreg.service deferred-retrain@linreg.service; do
                 score=$(booted_sh systemd-analyze security --no-pager "$unit" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
                 awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }'
                 tap_result $? "$unit: exposure ${score:-?} (at most 2.0) in the booted system"

@@ -2,7 +2,7 @@
 # It holds what the NixOS module puts in a toplevel for deferred-builds: the manifest, at
 # TOPLEVEL/deferred-builds/manifest.ini, rendered by the module's own manifest logic.
 #
-#   nix-build /opt/dbx-test/system.nix --arg models '{ iris = { id = "A"; port = 8080; }; }'
+#   nix-build /opt/dbx-test/system.nix --arg models '{ linreg = { id = "A"; port = 8080; }; }'
 #
 # A model: id (its identity; a new id is a new derivation), port, epochs, epochSeconds,
 # failAtEpoch (see examples/model.nix), server ("dbx": the example C server with readiness,
