@@ -8,11 +8,19 @@
 
 #include "utf8.h"
 
-void om_family(FILE *f, const char *name, const char *type, const char *unit, const char *help) {
-        fprintf(f, "# TYPE %s %s\n", name, type);
+void om_family(const Om *o, const char *name, const char *type, const char *unit, const char *help) {
+        if (o->prometheus) {
+                bool info = strcmp(type, "info") == 0;
+                if (info || strcmp(type, "stateset") == 0)
+                        type = "gauge";
+                fprintf(o->f, "# HELP %s%s %s\n# TYPE %s%s %s\n", name, info ? "_info" : "", help, name,
+                        info ? "_info" : "", type);
+                return;
+        }
+        fprintf(o->f, "# TYPE %s %s\n", name, type);
         if (unit)
-                fprintf(f, "# UNIT %s %s\n", name, unit);
-        fprintf(f, "# HELP %s %s\n", name, help);
+                fprintf(o->f, "# UNIT %s %s\n", name, unit);
+        fprintf(o->f, "# HELP %s %s\n", name, help);
 }
 
 void om_label_value(FILE *f, const char *s) {
@@ -52,18 +60,20 @@ static void labels(FILE *f, const char *name, const char *model, const char *lab
         fputc('}', f);
 }
 
-void om_sample_u64(FILE *f, const char *name, const char *model, const char *label, const char *value,
+void om_sample_u64(const Om *o, const char *name, const char *model, const char *label, const char *value,
                    unsigned long long v) {
-        labels(f, name, model, label, value);
-        fprintf(f, " %llu\n", v);
+        labels(o->f, name, model, label, value);
+        fprintf(o->f, " %llu\n", v);
 }
 
-void om_sample_double(FILE *f, const char *name, const char *model, const char *label, const char *value, double v) {
-        labels(f, name, model, label, value);
+void om_sample_double(const Om *o, const char *name, const char *model, const char *label, const char *value,
+                      double v) {
+        labels(o->f, name, model, label, value);
         /* %.17g round-trips; finite values only (the callers' inputs are checked). */
-        fprintf(f, " %.17g\n", v);
+        fprintf(o->f, " %.17g\n", v);
 }
 
-void om_eof(FILE *f) {
-        fputs("# EOF\n", f);
+void om_eof(const Om *o) {
+        if (!o->prometheus)
+                fputs("# EOF\n", o->f);
 }

@@ -69,7 +69,9 @@ ok "a well-formed text passes" "$PARSE" "$HARNESS_TMP/good.txt"
 
 # ---------------------------------------------------------------------------------------
 diag "usage"
-out=$("$DB" metrics --help) && like "$out" "^Usage: deferred-builds metrics \[--output FILE\]" "metrics --help"
+out=$("$DB" metrics --help) && like "$out" "^Usage: deferred-builds metrics \[--format openmetrics\|prometheus\] \[--output FILE\]" "metrics --help"
+"$DB" metrics --format json >/dev/null 2>&1
+is "$?" 64 "--format takes openmetrics or prometheus"
 "$DB" metrics extra >/dev/null 2>&1
 is "$?" 64 "metrics takes no operands"
 "$DB" metrics --output relative.prom >/dev/null 2>&1
@@ -152,6 +154,32 @@ print(got == want, sorted(got))')" "True ['b', 'epochs', 'loss', 'samples', 'w']
         "good's training metrics, exactly as the trainer wrote them"
 is "$(q "$M" 'print([s for s in S if s["name"] == "deferred_builds_training_metric" and s["labels"]["model"] != "good"])')" \
         "[]" "no training metrics from a malformed file or a model without output"
+
+# ---------------------------------------------------------------------------------------
+diag "--format prometheus: the text format node-exporter's textfile collector reads"
+P="$HARNESS_TMP/metrics.prom"
+"$DB" metrics --format prometheus >"$P" 2>/dev/null
+is "$?" 0 "--format prometheus exits 0"
+is "$(/usr/bin/python3 - "$P" <<'PY'
+import os, sys
+from prometheus_client.parser import text_string_to_metric_families
+fams = list(text_string_to_metric_families(open(sys.argv[1]).read()))
+# node-exporter (Go expfmt) knows these types only, and refuses a file with another.
+print(sorted({f.type for f in fams}) == ["gauge"] and all(f.type in ("counter", "gauge", "histogram", "summary", "untyped") for f in fams))
+S = [s for f in fams for s in f.samples]
+st = {s.labels["model"]: s.labels["deferred_builds_model_state"] for s in S if s.name == "deferred_builds_model_state"}
+print(st == {"good": "serving", "broken": "failed", "slow": "training", "weird": "pending"})
+info = [s.labels for s in S if s.name == "deferred_builds_model_info" and s.labels["model"] == "weird"][0]
+print(info["served_out"] == os.fsencode(os.environ["HOSTILE"]).decode("utf-8", "replace"))
+loss = [s.value for s in S if s.name == "deferred_builds_training_metric" and s.labels == {"model": "good", "name": "loss"}]
+print(len(loss) == 1)
+PY
+)" "True
+True
+True
+True" "parsed by the Prometheus text parser: gauges only, the same states, labels and metrics"
+unlike "$(cat "$P")" "^# (EOF|UNIT)" "no OpenMetrics-only lines"
+like "$(cat "$P")" $'# TYPE deferred_builds_model_info gauge\ndeferred_builds_model_info\\{' "the info family is a gauge named as its samples"
 
 # ---------------------------------------------------------------------------------------
 diag "status --json carries the training metrics"
