@@ -86,6 +86,7 @@ void model_done(Model *md) {
         free(md->memory_max);
         free(md->cpu_quota);
         strv_free(md->device_allow);
+        strv_free(md->on_failure);
 }
 
 void manifest_free(Manifest *m) {

@@ -56,6 +56,9 @@ typedef struct Model {
         char **device_allow;
         size_t n_device_allow;
         int notify; /* the server sends READY=1 (sd_notify): Type=notify; -1 unset */
+        /* alerts: units started when a training or the server fails (onfailure.h) */
+        char **on_failure;
+        size_t n_on_failure;
 
         bool invalid;          /* internal: skipped */
         unsigned drv_line, exec_line;
