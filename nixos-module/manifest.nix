@@ -17,6 +17,7 @@
 #         };                                         # (or serve.command = [ exec ] ++ args)
 #         realise = { timeout = 86400; };            # optional, see `realiseKeys` below
 #         user = null; memoryMax = "8G"; cpuQuota = "200%"; deviceAllow = [ ];   # optional
+#         onFailure = [ "page-oncall@%n.service" ];  # optional: units started when it fails
 #       };
 #     };
 #     generation = null;        # optional identity, docs/DESIGN.md "Generation identity"
@@ -111,6 +112,7 @@ let
     "memoryMax"
     "cpuQuota"
     "deviceAllow"
+    "onFailure"
   ];
   serveKeys = [
     "exec"
@@ -206,6 +208,7 @@ let
       memoryMax = m.memoryMax or null;
       cpuQuota = m.cpuQuota or null;
       deviceAllow = m.deviceAllow or [ ];
+      onFailure = m.onFailure or [ ];
 
       # Structural errors: when there is any, the values are not looked at (they may not even
       # be strings), so evaluating the errors never throws.
@@ -268,6 +271,7 @@ let
             "cpuQuota"
           ]
           ++ optional (!(isList deviceAllow && all isString deviceAllow)) "${at "deviceAllow"} must be a list of strings."
+          ++ optional (!(isList onFailure && all isString onFailure)) "${at "onFailure"} must be a list of unit names."
           ++ optional (!(isBool notify)) "${at "serve.notify"} must be true or false.";
 
       isCA =
@@ -311,7 +315,8 @@ let
         ++ optional (user != null) (entry "user" user (at "user"))
         ++ optional (memoryMax != null) (entry "memory-max" memoryMax (at "memoryMax"))
         ++ optional (cpuQuota != null) (entry "cpu-quota" cpuQuota (at "cpuQuota"))
-        ++ map (v: entry "device-allow" v (at "deviceAllow")) deviceAllow;
+        ++ map (v: entry "device-allow" v (at "deviceAllow")) deviceAllow
+        ++ map (v: entry "on-failure" v (at "onFailure")) onFailure;
 
       # What rendering would lose, and what would train a model; the C parser checks the rest.
       valueErrors =
