@@ -61,14 +61,14 @@ static void test_names(void **state) {
         /* 255 bytes is systemd's limit; a specifier counts at its largest expansion. */
         char name[300];
         memset(name, 'a', sizeof name);
-        strcpy(name + 255 - strlen(".service"), ".service");
+        snprintf(name + 255 - strlen(".service"), sizeof name - 255 + strlen(".service"), ".service");
         assert_true(on_failure_unit_is_valid(name));
         memset(name, 'a', sizeof name);
-        strcpy(name + 256 - strlen(".service"), ".service");
+        snprintf(name + 256 - strlen(".service"), sizeof name - 256 + strlen(".service"), ".service");
         assert_false(on_failure_unit_is_valid(name));
         memset(name, 'a', sizeof name);
         memcpy(name + 160, "@%n", 3);
-        strcpy(name + 180, ".service");
+        snprintf(name + 180, sizeof name - 180, ".service");
         assert_false(on_failure_unit_is_valid(name));
 }
 
