@@ -7,7 +7,7 @@
 # A model: id (its identity; a new id is a new derivation), port, epochs, epochSeconds,
 # failAtEpoch (see examples/model.nix), server ("dbx": the example C server with readiness,
 # "python": Debian's python3 running serve.py, "probe": probe.py), env (extra environment),
-# contentAddressed (needs the daemon's ca-derivations feature).
+# contentAddressed (needs the daemon's ca-derivations feature), onFailure (alert units).
 {
   models,
   generation ? null,
@@ -53,6 +53,7 @@ let
     serve = serveFor m // {
       environment = m.env or { };
     };
+    onFailure = m.onFailure or [ ];
   };
   # As the NixOS module does: each model's .drv closure travels in a bundle, the system
   # closure holds no .drv, and the installed deferred-realise imports it before a training.
