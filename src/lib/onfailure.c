@@ -18,7 +18,7 @@
 
 static bool name_char(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' || c == '_' ||
-               c == '.' || c == '-';
+                c == '.' || c == '-';
 }
 
 static bool unit_type_is_valid(const char *t) {
