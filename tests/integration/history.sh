@@ -102,4 +102,6 @@ out=$("$DB" history --json 2>/dev/null)
 is "$(row system-2-link m)" "$OUT_M2 False False" "a removed root: not rooted, not served, the wanted output shown"
 "$DB" history extra >/dev/null 2>&1
 is "$?" 64 "history takes no operands"
+out=$("$DB" history --help)
+is "$?/$(printf '%s\n' "$out" | head -1)" "0/Usage: deferred-builds history [--json]" "history --help"
 tap_done
