@@ -67,7 +67,7 @@ EXAMPLES   := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 UNIT_TESTS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 UNIT_IN     := $(sort $(wildcard units/*.in units/*/*.in units/*/*/*.in))
-UNIT_PLAIN  := $(sort $(filter-out %.in,$(wildcard units/*.service units/*.target units/*.path units/*.socket \
+UNIT_PLAIN  := $(sort $(filter-out %.in,$(wildcard units/*.service units/*.target units/*.path units/*.socket units/*.timer \
                  units/system/*/*.conf)))
 # Units for installation (paths under PREFIX) and units for tests and the demo (paths
 # into this build directory), from the same templates.

@@ -19,6 +19,10 @@
  *
  *   w=<double>\nb=<double>\nid=<ID>\nepochs=<N>\n
  *
+ * Training metrics (DIR/nix-support/training-metrics.json, deferred-builds' convention):
+ *
+ *   {"loss": <final mean squared error>, "epochs": N, "samples": N, "w": <double>, "b": <double>}
+ *
  * Exit codes: 0 model written; 1 training failed (unreadable or bad data, divergence,
  * --fail-at-epoch, cannot write DIR); 64 usage error.
  *
@@ -110,6 +114,8 @@ typedef struct Dataset {
 
 typedef struct Model {
         double w, b;
+        double loss;    /* mean squared error after the last epoch */
+        size_t samples;
 } Model;
 
 static void dataset_done(Dataset *d) {
@@ -502,7 +508,7 @@ static struct timespec timespec_add_nsec(struct timespec t, unsigned long long n
  * round, so a handful of epochs converge whatever the scale of x, and the default five
  * epochs of model.nix give a usable model. The fit is mapped back to raw x at the end. */
 static int train(const Options *o, const Dataset *d, Model *ret) {
-        double n = (double) d->n, mean = 0, var = 0, sd, a = 0, c = 0;
+        double n = (double) d->n, mean = 0, var = 0, sd, a = 0, c = 0, loss = 0;
         struct timespec start, deadline;
         int r;
 
@@ -524,7 +530,8 @@ static int train(const Options *o, const Dataset *d, Model *ret) {
         }
 
         for (unsigned epoch = 1; epoch <= o->epochs; epoch++) {
-                double ga = 0, gc = 0, loss = 0;
+                double ga = 0, gc = 0;
+                loss = 0;
 
                 for (size_t i = 0; i < d->n; i++) {
                         double z = (d->rows[i].x - mean) / sd, e = a * z + c - d->rows[i].y;
@@ -572,6 +579,8 @@ static int train(const Options *o, const Dataset *d, Model *ret) {
         *ret = (Model) {
                 .w = a / sd,
                 .b = c - a * mean / sd,
+                .loss = loss,
+                .samples = d->n,
         };
         return 0;
 }
@@ -590,13 +599,15 @@ static int make_out_dir(const char *dir) {
         return r;
 }
 
-static int write_model(const Options *o, const Model *m) {
+/* Writes text to DIR/NAME through a temporary file and a rename, so a reader never sees
+ * half of it. */
+static int write_whole(const char *dir, const char *name, const char *text) {
         _cleanup_free_ char *tmp = NULL, *final = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         _cleanup_close_ int dfd = -1;
         int fd, r;
 
-        if (asprintf_safe(&tmp, "%s/.model.XXXXXX", o->out) < 0 || asprintf_safe(&final, "%s/model", o->out) < 0) {
+        if (asprintf_safe(&tmp, "%s/.%s.XXXXXX", dir, name) < 0 || asprintf_safe(&final, "%s/%s", dir, name) < 0) {
                 fprintf(stderr, "dbx-train: out of memory\n");
                 return -ENOMEM;
         }
@@ -604,7 +615,7 @@ static int write_model(const Options *o, const Model *m) {
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0) {
                 r = negative_errno();
-                fprintf(stderr, "dbx-train: cannot create a temporary file in %s: %s\n", o->out, strerror(-r));
+                fprintf(stderr, "dbx-train: cannot create a temporary file in %s: %s\n", dir, strerror(-r));
                 return r;
         }
         f = fdopen(fd, "w");
@@ -614,8 +625,7 @@ static int write_model(const Options *o, const Model *m) {
                 goto fail;
         }
 
-        /* %.17g round-trips every double exactly, so serving reproduces training. */
-        fprintf(f, "w=%.17g\nb=%.17g\nid=%s\nepochs=%u\n", m->w, m->b, o->id, o->epochs);
+        fputs(text, f);
         if (fflush(f) != 0 || fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
                 r = negative_errno();
                 goto fail;
@@ -627,15 +637,39 @@ static int write_model(const Options *o, const Model *m) {
 
         /* The rename is durable only once the directory is synced; failing that is not
          * worth failing a training over, as the file is complete either way. */
-        dfd = open(o->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0)
                 (void) fsync(dfd);
         return 0;
 
 fail:
-        fprintf(stderr, "dbx-train: cannot write model to %s: %s\n", final, strerror(-r));
+        fprintf(stderr, "dbx-train: cannot write %s: %s\n", final, strerror(-r));
         (void) unlink(tmp);
         return r;
+}
+
+static int write_model(const Options *o, const Model *m) {
+        _cleanup_free_ char *text = NULL, *metrics = NULL, *support = NULL;
+        int r;
+
+        /* %.17g round-trips every double exactly, so serving reproduces training. */
+        if (asprintf_safe(&text, "w=%.17g\nb=%.17g\nid=%s\nepochs=%u\n", m->w, m->b, o->id, o->epochs) < 0 ||
+            asprintf_safe(&metrics, "{\"loss\": %.17g, \"epochs\": %u, \"samples\": %zu, \"w\": %.17g, \"b\": %.17g}\n",
+                          m->loss, o->epochs, m->samples, m->w, m->b) < 0 ||
+            asprintf_safe(&support, "%s/nix-support", o->out) < 0) {
+                fprintf(stderr, "dbx-train: out of memory\n");
+                return -ENOMEM;
+        }
+        r = write_whole(o->out, "model", text);
+        if (r < 0)
+                return r;
+        /* The training metrics convention of deferred-builds (docs/operations.md): a flat
+         * JSON object of finite numbers, shown by `deferred-builds status --json` and
+         * `deferred-builds metrics`. */
+        r = make_out_dir(support);
+        if (r < 0)
+                return r;
+        return write_whole(support, "training-metrics.json", metrics);
 }
 
 static int run(const Options *o) {

@@ -36,7 +36,7 @@ run() {
         nonce=$(date +%s)-$RANDOM
         local epochs=${DEMO_EPOCHS:-6} pause=${DEMO_EPOCH_SECONDS:-2}
 
-        step "Declaring the model 'iris' (a Nix derivation trained by dbx-train, ${epochs} epochs of ${pause}s)"
+        step "Declaring the model 'linreg' (a linear regression, a Nix derivation trained by dbx-train, ${epochs} epochs of ${pause}s)"
         cat >"$HARNESS_TMP/models.nix" <<EOF
 let
   model = import $TOP/examples/model.nix {
@@ -52,7 +52,7 @@ in
     helper = builtins.path { path = $ABS_BUILD/deferred-realise; name = "deferred-realise"; };
     xz = "/usr/bin/xz";
   };
-  models.iris = {
+  models.linreg = {
     drv = model;
     serve.exec = "$ABS_BUILD/examples/dbx-serve";
     serve.args = [ "--listen" "127.0.0.1:$port" ];
@@ -80,13 +80,13 @@ EOF
         local deadline=$((SECONDS + 120))
         while [ $SECONDS -lt $deadline ]; do
                 "$ABS_BUILD/deferred-builds" --user status || true
-                echo "    systemctl status text: $(systemctl --user show -P StatusText deferred-realise@iris.service)"
-                [ "$(systemctl --user is-active deferred-serve@iris.service)" = active ] && break
+                echo "    systemctl status text: $(systemctl --user show -P StatusText deferred-realise@linreg.service)"
+                [ "$(systemctl --user is-active deferred-serve@linreg.service)" = active ] && break
                 sleep 2
         done
 
-        step "Served: deferred-serve@iris.service started after the build"
-        systemctl --user --no-pager status deferred-serve@iris.service 2>/dev/null | head -n 6 | sed 's/^/    /'
+        step "Served: deferred-serve@linreg.service started after the build"
+        systemctl --user --no-pager status deferred-serve@linreg.service 2>/dev/null | head -n 6 | sed 's/^/    /'
         local answer=""
         for _ in $(seq 1 50); do
                 answer=$(curl -fsS "http://127.0.0.1:$port/predict?x=2" 2>/dev/null) && break

@@ -144,7 +144,8 @@ let
     deviceAllow = mkOption {
       type = types.listOf types.str;
       example = [
-        "/dev/nvidia0 rw"
+        "char-nvidia-frontend rw"
+        "char-nvidiactl rw"
         "char-nvidia-uvm rw"
       ];
       description = ''
@@ -330,6 +331,20 @@ let
         };
 
         realise = realiseOptions true;
+
+        onFailure = mkOption {
+          type = types.listOf types.str;
+          default = cfg.onFailure;
+          defaultText = literalExpression "config.${opt}.onFailure";
+          example = [ "page-oncall@%n.service" ];
+          description = ''
+            Units systemd starts when this model's training (its realise or retrain unit) or
+            its server fails for good (systemd `OnFailure=`): not while `Restart=` retries an
+            infrastructure failure, only once it gives up. In an instance, `%n` is the unit
+            that failed. Names are checked when the manifest is built (unit names systemd
+            starts as written).
+          '';
+        };
       } // serveResourceOptions true;
     };
 
@@ -342,6 +357,7 @@ let
         memoryMax
         cpuQuota
         deviceAllow
+        onFailure
         ;
       serve = {
         inherit (m.serve)
@@ -507,6 +523,45 @@ in
         needs.
       '';
     };
+
+    onFailure = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "page-oncall@%n.service" ];
+      description = ''
+        Units to start when a model's training or server fails, for every model that does
+        not set its own {option}`${opt}.models.<name>.onFailure`.
+      '';
+    };
+
+    metrics.textfile = {
+      enable = mkEnableOption "" // {
+        description = ''
+          Whether to write every model's metrics (`deferred-builds metrics --format
+          prometheus`) to {option}`directory` on a timer, for node-exporter's textfile
+          collector. node-exporter reads the folder its `--collector.textfile.directory=`
+          flag names: add `"--collector.textfile.directory=''${config.${opt}.metrics.textfile.directory}"`
+          to {option}`services.prometheus.exporters.node.extraFlags` (it is not added for
+          you, as node-exporter may already read another folder).
+        '';
+      };
+      directory = mkOption {
+        type = types.path;
+        default = "/var/lib/prometheus-node-exporter-text-files";
+        description = ''
+          The folder of node-exporter's textfile collector (nixpkgs' node exporter sets
+          none by default; this is the folder NixOS's own infrastructure uses). The file is
+          `deferred-builds.prom`, written whole: a hidden temporary file beside it, then a
+          rename.
+        '';
+      };
+      interval = mkOption {
+        type = types.str;
+        default = "1min";
+        example = "15s";
+        description = "How often the file is written (a systemd time span); also at once when the timer starts.";
+      };
+    };
   };
 
   config = mkIf cfg.enable (mkMerge [
@@ -590,6 +645,38 @@ in
     # same run. "-": a failed prune only keeps some models one more GC; it must not stop it.
     (mkIf config.nix.gc.automatic {
       systemd.services.nix-gc.serviceConfig.ExecStartPre = [ "-${cli} prune" ];
+    })
+
+    (mkIf cfg.metrics.textfile.enable {
+      assertions = [
+        {
+          assertion = builtins.match "[0-9][0-9a-z. ]*" cfg.metrics.textfile.interval != null;
+          message = "${opt}.metrics.textfile.interval = \"${cfg.metrics.textfile.interval}\" is not a systemd time span such as \"1min\", \"30s\" or \"1h 30min\".";
+        }
+        {
+          assertion = builtins.match "/[A-Za-z0-9._/+-]*" (toString cfg.metrics.textfile.directory) != null;
+          message = "${opt}.metrics.textfile.directory must be an absolute path of letters, digits and ._/+- (it is written into a unit).";
+        }
+      ];
+      # The service and timer come from the package (units/deferred-builds-metrics.*):
+      # these drop-ins name the folder and the interval, and enable the timer.
+      systemd.services.deferred-builds-metrics = {
+        overrideStrategy = "asDropin";
+        environment.DEFERRED_BUILDS_TEXTFILE_DIR = toString cfg.metrics.textfile.directory;
+      };
+      systemd.timers.deferred-builds-metrics = {
+        wantedBy = [ "timers.target" ];
+        overrideStrategy = "asDropin";
+        # An empty assignment resets every trigger of the timer: the one at start is set again.
+        timerConfig = {
+          OnActiveSec = [
+            ""
+            "1s"
+          ];
+          OnUnitActiveSec = cfg.metrics.textfile.interval;
+        };
+      };
+      systemd.tmpfiles.rules = [ "d ${toString cfg.metrics.textfile.directory} 0755 root root -" ];
     })
 
     (mkIf cfg.trustRealiseUser {

@@ -21,6 +21,7 @@
 #         };                                         # (or serve.command = [ exec ] ++ args)
 #         realise = { timeout = 86400; };            # optional, see `realiseKeys` below
 #         user = null; memoryMax = "8G"; cpuQuota = "200%"; deviceAllow = [ ];   # optional
+#         onFailure = [ "page-oncall@%n.service" ];  # optional: units started when it fails
 #       };
 #     };
 #     generation = null;        # optional identity, docs/DESIGN.md "Generation identity"
@@ -115,6 +116,7 @@ let
     "memoryMax"
     "cpuQuota"
     "deviceAllow"
+    "onFailure"
   ];
   serveKeys = [
     "exec"
@@ -239,6 +241,7 @@ let
       memoryMax = m.memoryMax or null;
       cpuQuota = m.cpuQuota or null;
       deviceAllow = m.deviceAllow or [ ];
+      onFailure = m.onFailure or [ ];
 
       # Structural errors: when there is any, the values are not looked at (they may not even
       # be strings), so evaluating the errors never throws.
@@ -301,6 +304,7 @@ let
             "cpuQuota"
           ]
           ++ optional (!(isList deviceAllow && all isString deviceAllow)) "${at "deviceAllow"} must be a list of strings."
+          ++ optional (!(isList onFailure && all isString onFailure)) "${at "onFailure"} must be a list of unit names."
           ++ optional (!(isBool notify)) "${at "serve.notify"} must be true or false."
           ++ optional (!(readyUrl == null || isString readyUrl)) "${at "serve.readyUrl"} must be a string or null."
           ++ optional (!(startTimeout == null || (isInt startTimeout && startTimeout > 0) || startTimeout == "infinity"))
@@ -378,7 +382,8 @@ let
         ++ map (v: entry "device-allow" v (at "deviceAllow")) deviceAllow
         ++ optional (readyUrl != null) (entry "ready-url" readyUrl (at "serve.readyUrl"))
         ++ optional (startTimeout != null) (entry "start-timeout" (toString startTimeout) (at "serve.startTimeout"))
-        ++ map (v: entry "listen" v (at "serve.listen")) listen;
+        ++ map (v: entry "listen" v (at "serve.listen")) listen
+        ++ map (v: entry "on-failure" v (at "onFailure")) onFailure;
 
       # What rendering would lose, and what would train a model; the C parser checks the rest.
       valueErrors =

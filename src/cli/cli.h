@@ -70,6 +70,8 @@ int verb_check(int argc, char *argv[]);
 int verb_roots(int argc, char *argv[]);
 int verb_prune(int argc, char *argv[]);
 int verb_reconcile(int argc, char *argv[]);
+int verb_metrics(int argc, char *argv[]);
+int verb_history(int argc, char *argv[]);
 
 /* Shared by the verbs that take one model NAME: validates it (CLI_EXIT_USAGE) and, when
  * `md` is given, finds it in the manifest (CLI_EXIT_NOINPUT). */

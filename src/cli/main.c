@@ -22,6 +22,7 @@ static const Verb verbs[] = {
         { "status", verb_status },       { "list", verb_list },   { "realise", verb_realise },
         { "restart", verb_restart },     { "logs", verb_logs },   { "check", verb_check },
         { "roots", verb_roots },         { "prune", verb_prune }, { "reconcile", verb_reconcile },
+        { "metrics", verb_metrics },     { "history", verb_history },
 };
 
 bool common_option(int c) {
@@ -96,9 +97,11 @@ static void help(void) {
                "  logs NAME               NAME's journal entries (-n N, -f)\n"
                "  check [FILE]            validate the manifest\n"
                "  roots                   GC roots per generation (--json)\n"
+               "  history                 each system generation's models, which is served (--json)\n"
                "  prune                   remove GC roots of dead generations (--dry-run)\n"
                "  reconcile               make running units match the manifest\n"
-               "                          (--wait-startup[=SECONDS], --dry-run)\n\n"
+               "                          (--wait-startup[=SECONDS], --dry-run)\n"
+               "  metrics                 every model as OpenMetrics text (--output FILE)\n\n"
                "Options:\n"
                "  --user      talk to the user service manager (default when\n"
                "              DEFERRED_BUILDS_SCOPE=user)\n"

@@ -15,6 +15,7 @@
 #include "format.h"
 #include "log.h"
 #include "model.h"
+#include "trainjson.h"
 #include "units.h"
 #include "util.h"
 
@@ -78,7 +79,7 @@ static void unit_json(FILE *f, const UnitInfo *u) {
         json_string(f, buf);
 }
 
-static void print_json(ModelView *views, size_t n) {
+static int print_json(ModelView *views, size_t n) {
         FILE *f = stdout;
         fputs("[", f);
         for (size_t i = 0; i < n; i++) {
@@ -109,6 +110,9 @@ static void print_json(ModelView *views, size_t n) {
                 json_string(f, st && !isempty(st->drv) ? st->drv : NULL);
                 fputs(",\"out\":", f);
                 json_string(f, out_of(v));
+                fputs(",\"training_metrics\":", f);
+                if (training_metrics_json(f, out_of(v)) < 0)
+                        return -ENOMEM;
                 fputs(",\"error\":", f);
                 json_string(f, v->error);
                 fputs(",\"units\":{\"realise\":", f);
@@ -120,6 +124,7 @@ static void print_json(ModelView *views, size_t n) {
                 fputs("}}", f);
         }
         fputs(n ? "\n]\n" : "]\n", f);
+        return 0;
 }
 
 enum { COL_NAME, COL_STATE, COL_SINCE, COL_PROGRESS, COL_DRV, COL_OUT, COL_ERROR, _COL_MAX };
@@ -280,7 +285,7 @@ static int run(char **names) {
         }
 
         if (arg_json)
-                print_json(views, n_views);
+                r = print_json(views, n_views);
         else if (n_views == 0 && !names)
                 printf("No models in %s.\n", m->path);
         else

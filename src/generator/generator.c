@@ -20,6 +20,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "manifest.h"
+#include "onfailure.h"
 #include "paths.h"
 #include "unitfile.h"
 #include "unitname.h"
@@ -63,6 +64,24 @@ static int add_wants(int dirfd, const char *wants_of, const char *unit, const ch
         int r = symlink_atomic_at(target, dirfd, link, WRITE_NOREPLACE);
         if (r < 0)
                 return log_error_errno(r, "Failed to link %s: %m", link);
+        return 0;
+}
+
+/* OnFailure= for the training and serving units of a model that names alert units: a
+ * drop-in for those models only, so the realise units of the others stay the plain
+ * template. systemd starts the units when the unit enters "failed", which a failure that
+ * Restart= retries does not (until the start limit gives up). */
+static int write_on_failure(int dirfd, const Model *md, const char *source) {
+        static const UnitKind kinds[] = { UNIT_REALISE, UNIT_RETRAIN, UNIT_SERVE };
+        _cleanup_free_ char *text = NULL;
+        if (on_failure_dropin(md, source, &text) < 0)
+                return log_oom();
+        for (size_t k = 0; text && k < ELEMENTSOF(kinds); k++) {
+                char unit[UNIT_NAME_BUF];
+                int r = write_dropin(dirfd, model_unit_name(kinds[k], md->name, unit), ON_FAILURE_DROPIN_NAME, text);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -128,6 +147,8 @@ static int generate(Manifest *m, Scope scope, int dirfd) {
                                               ktext)) < 0)
                                 return r;
                 }
+                if ((r = write_on_failure(dirfd, md, source)) < 0)
+                        return r;
         }
         log_debug("Generated units for %zu models from %s.", m->n_models, source);
         return 0;

@@ -82,7 +82,7 @@ static int json_unicode_escape(Cursor *c, uint32_t *ret) {
 
 /* At the opening quote. Raw bytes (even control bytes and invalid UTF-8) are kept as they
  * are; the sanitiser deals with them later. */
-int json_string(Cursor *c, JsonString *s) {
+int json_read_string(Cursor *c, JsonString *s) {
         if (c->p >= c->end || *c->p != '"')
                 return -EINVAL;
         c->p++;
@@ -207,7 +207,7 @@ static int json_skip_container(Cursor *c, unsigned depth) {
                 int r;
                 json_skip_ws(c);
                 if (object) {
-                        r = json_string(c, NULL);
+                        r = json_read_string(c, NULL);
                         if (r < 0)
                                 return r;
                         json_skip_ws(c);
@@ -247,7 +247,7 @@ int json_skip_value(Cursor *c, unsigned depth) {
         case '[':
                 return json_skip_container(c, depth);
         case '"':
-                return json_string(c, NULL);
+                return json_read_string(c, NULL);
         case 't':
                 return json_literal(c, "true");
         case 'f':

@@ -20,7 +20,7 @@ typedef struct JsonString {
 
 void json_skip_ws(Cursor *c);
 /* Reads a string at the cursor into s (NULL: skip it). */
-int json_string(Cursor *c, JsonString *s);
+int json_read_string(Cursor *c, JsonString *s);
 /* Reads a number; *ret_valid is false for one that is not an unsigned 64-bit integer. */
 int json_number(Cursor *c, unsigned long long *ret, bool *ret_valid);
 int json_literal(Cursor *c, const char *word);

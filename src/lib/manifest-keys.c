@@ -10,6 +10,7 @@
 #include "manifest-parser.h"
 #include "passthrough.h"
 #include "profile.h"
+#include "onfailure.h"
 #include "validate.h"
 
 /* Records "KEY 'VALUE' WHY" for the current model. */
@@ -224,6 +225,24 @@ static int handle_sandbox_key(Parser *p, const char *key, const char *value) {
         return 0;
 }
 
+/* A model's alert units, at most ON_FAILURE_MAX: OnFailure= starts every one of them. */
+#define ON_FAILURE_MAX 16
+static int handle_alert_key(Parser *p, const char *key, const char *value) {
+        Model *md = &p->models[p->cur_model];
+        if (!streq(key, "on-failure"))
+                return 1;
+        if (!on_failure_unit_is_valid(value))
+                bad_value(p, key, value,
+                          "is not a unit name systemd starts as written: NAME.TYPE or NAME@INSTANCE.TYPE from "
+                          "[A-Za-z0-9:_.-] (the instance may hold '@' and %n, %N, %p, %i, %j), at most 255 bytes");
+        else if (md->n_on_failure >= ON_FAILURE_MAX)
+                model_error(p, p->line, "more than %d on-failure units; start the others from one of them",
+                            ON_FAILURE_MAX);
+        else if (!strv_contains(md->on_failure, value))
+                return strv_extend(&md->on_failure, &md->n_on_failure, value);
+        return 0;
+}
+
 int handle_model_key(Parser *p, const char *key, const char *value) {
         Model *md = &p->models[p->cur_model];
         int r;
@@ -293,6 +312,8 @@ int handle_model_key(Parser *p, const char *key, const char *value) {
                  (r = handle_readiness_key(p, key, value)) <= 0)
                 return r;
         else if ((r = handle_sandbox_key(p, key, value)) <= 0)
+                return r;
+        else if ((r = handle_alert_key(p, key, value)) <= 0)
                 return r;
         else {
                 _cleanup_free_ char *q = quoted(key), *n = quoted(md->name);

@@ -91,6 +91,7 @@ void model_done(Model *md) {
         strv_free(md->service);
         strv_free(md->credentials);
         free(md->environment_file);
+        strv_free(md->on_failure);
 }
 
 void manifest_free(Manifest *m) {

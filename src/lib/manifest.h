@@ -70,6 +70,9 @@ typedef struct Model {
         char **credentials; /* LoadCredential= "ID:PATH" */
         size_t n_credentials;
         char *environment_file;
+        /* alerts: units started when a training or the server fails (onfailure.h) */
+        char **on_failure;
+        size_t n_on_failure;
 
         bool invalid;          /* internal: skipped */
         unsigned drv_line, exec_line;

@@ -14,7 +14,7 @@ static int json_member_string(Cursor *c, char *buf, size_t cap, size_t *ret_len,
                 return json_skip_value(c, 2);
         }
         JsonString s = { .buf = buf, .cap = cap };
-        int r = json_string(c, &s);
+        int r = json_read_string(c, &s);
         if (r < 0)
                 return r;
         *ret_len = s.len;
@@ -52,7 +52,7 @@ static int json_fields(Cursor *c, NixMessage *m) {
                         r = json_skip_value(c, 3);
                 else if (*c->p == '"') {
                         JsonString s = { .buf = f->str, .cap = sizeof f->str };
-                        r = json_string(c, &s);
+                        r = json_read_string(c, &s);
                         f->kind = FIELD_STRING;
                         f->str_len = s.len;
                 } else if (*c->p == '-' || (*c->p >= '0' && *c->p <= '9')) {
@@ -103,7 +103,7 @@ int nix_message_parse(const char *json, size_t len, NixMessage *m) {
                         int r;
 
                         json_skip_ws(&c);
-                        r = json_string(&c, &k);
+                        r = json_read_string(&c, &k);
                         if (r < 0)
                                 return r;
                         json_skip_ws(&c);

@@ -12,7 +12,7 @@ rc=$?
 took=$((SECONDS - t0))
 is "$rc" 0 "the demo exits 0"
 like "$(cat "$log")" "deployment returned after [0-9.]+ s; the manager says: running" "the deployment returns at once and the manager is running"
-like "$(cat "$log")" "training iris: " "training progress is shown"
+like "$(cat "$log")" "training linreg: " "training progress is shown"
 like "$(grep '^prediction:' "$log")" '^prediction: \{"model":"demo-[^"]+","x":2,"y":[0-9.]+\}' "it ends with a real prediction: $(grep '^prediction:' "$log")"
 [ "$took" -lt 120 ]
 tap_result $? "it finishes in under 2 minutes (${took}s)"

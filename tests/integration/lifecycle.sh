@@ -24,7 +24,7 @@ CLI="$ABS_BUILD/deferred-builds"
 # manifest_for ID EPOCHS PAUSE GENERATION [MODELNAME]: builds the model's .drv and a
 # manifest (with the module's own manifest.nix) and installs it; echoes the manifest path.
 manifest_for() {
-        local id=$1 epochs=$2 pause=$3 gen=$4 name=${5:-iris}
+        local id=$1 epochs=$2 pause=$3 gen=$4 name=${5:-linreg}
         cat >"$HARNESS_TMP/m-$id.nix" <<EOF
 let
   model = import $TOP/examples/model.nix {
@@ -69,33 +69,33 @@ not_ok_expected "the model's output does not exist yet (deploying did not train)
 
 # Deploy: the manager starts with the generator; reconcile queues the model after start-up.
 harness_start
-wait_for 20 sh -c '[ "$(systemctl --user show -P ActiveState deferred-realise@iris.service)" = activating ]'
+wait_for 20 sh -c '[ "$(systemctl --user show -P ActiveState deferred-realise@linreg.service)" = activating ]'
 t0=$(now)
 systemctl --user start default.target
 systemctl --user restart deferred-builds-reconcile.service
 took=$(secs_since "$t0")
-is "$(systemctl --user show -P ActiveState deferred-realise@iris.service)" activating \
+is "$(systemctl --user show -P ActiveState deferred-realise@linreg.service)" activating \
         "starting the default target and re-running reconcile (what a switch does) return while the model trains (took ${took}s)"
 wait_for 10 sh -c '[ "$(systemctl --user is-system-running)" = running ]'
 tap_result $? "the manager reaches 'running' while the model trains" "state: $(systemctl --user is-system-running)"
-wait_for 10 sh -c '[ "$(systemctl --user show -P ActiveState deferred-realise@iris.service)" = activating ]'
+wait_for 10 sh -c '[ "$(systemctl --user show -P ActiveState deferred-realise@linreg.service)" = activating ]'
 tap_result $? "realise is activating (training)"
-is "$(systemctl --user is-active deferred-serve@iris.service)" inactive "serve has not started during the training"
+is "$(systemctl --user is-active deferred-serve@linreg.service)" inactive "serve has not started during the training"
 
-wait_for 20 sh -c '[ -n "$(systemctl --user show -P StatusText deferred-realise@iris.service)" ]'
-s1=$(unit_prop deferred-realise@iris.service StatusText)
+wait_for 20 sh -c '[ -n "$(systemctl --user show -P StatusText deferred-realise@linreg.service)" ]'
+s1=$(unit_prop deferred-realise@linreg.service StatusText)
 sleep $((TRAIN_PAUSE * 2 + 1))
-s2=$(unit_prop deferred-realise@iris.service StatusText)
-like "$s1" "iris" "StatusText shows progress: $s1"
+s2=$(unit_prop deferred-realise@linreg.service StatusText)
+like "$s1" "linreg" "StatusText shows progress: $s1"
 [ -n "$s2" ] && [ "$s1" != "$s2" ]
 tap_result $? "StatusText changes over time" "first:  $s1" "later:  $s2"
-is "$(systemctl --user is-active deferred-serve@iris.service)" inactive "serve still waits while realise runs"
+is "$(systemctl --user is-active deferred-serve@linreg.service)" inactive "serve still waits while realise runs"
 
-wait_for $((TRAIN_EPOCHS * TRAIN_PAUSE + 90)) sh -c '[ "$(systemctl --user is-active deferred-serve@iris.service)" = active ]'
+wait_for $((TRAIN_EPOCHS * TRAIN_PAUSE + 90)) sh -c '[ "$(systemctl --user is-active deferred-serve@linreg.service)" = active ]'
 tap_result $? "serve becomes active after the training"
-is "$(unit_prop deferred-serve@iris.service Type)" notify "serve is Type=notify: active only once the server said READY=1"
-t_realised=$(unit_prop deferred-realise@iris.service ExecMainExitTimestampMonotonic)
-t_serve=$(unit_prop deferred-serve@iris.service ExecMainStartTimestampMonotonic)
+is "$(unit_prop deferred-serve@linreg.service Type)" notify "serve is Type=notify: active only once the server said READY=1"
+t_realised=$(unit_prop deferred-realise@linreg.service ExecMainExitTimestampMonotonic)
+t_serve=$(unit_prop deferred-serve@linreg.service ExecMainStartTimestampMonotonic)
 [ -n "$t_realised" ] && [ -n "$t_serve" ] && [ "$t_serve" -ge "$t_realised" ]
 tap_result $? "serve started after realise finished ($t_realised <= $t_serve)"
 wait_for 10 sh -c "[ -n \"\$(curl -fsS --max-time 1 'http://127.0.0.1:$PORT/predict?x=2')\" ]"
@@ -135,13 +135,13 @@ fails=$(grep -c FAIL "$HARNESS_TMP/answers")
 diag "failed requests during the swap: $fails (x 100 ms = restart window)"
 [ "$fails" -le 20 ]
 tap_result $? "failures only in the restart window ($fails polls, at most 20 = 2 s allowed)"
-is "$(systemctl --user is-active deferred-serve@iris.service)" active "serve is active after the swap"
+is "$(systemctl --user is-active deferred-serve@linreg.service)" active "serve is active after the swap"
 
 # The manager restarts: the model serves again without a rebuild.
 harness_stop
 t0=$(now)
 harness_start
-wait_for 30 sh -c '[ "$(systemctl --user is-active deferred-serve@iris.service)" = active ]'
+wait_for 30 sh -c '[ "$(systemctl --user is-active deferred-serve@linreg.service)" = active ]'
 tap_result $? "after a manager restart serve is active again"
 took=$(secs_since "$t0")
 lt "$took" 10
@@ -168,8 +168,8 @@ for step in "A $MA" "B $MB"; do
         wait_answer "$1-$NONCE" 20
         tap_result $? "switch to generation $1: the server answers with model $1" \
                 "$("$CLI" --user status 2>&1)" "$("$CLI" --user reconcile --dry-run 2>&1)" \
-                "$(systemctl --user show -p ActiveState -p Result -p NRestarts deferred-retrain@iris.service deferred-serve@iris.service 2>&1)" \
-                "$(cat "$XDG_RUNTIME_DIR/deferred-builds/status/iris" 2>&1)"
+                "$(systemctl --user show -p ActiveState -p Result -p NRestarts deferred-retrain@linreg.service deferred-serve@linreg.service 2>&1)" \
+                "$(cat "$XDG_RUNTIME_DIR/deferred-builds/status/linreg" 2>&1)"
         took=$(secs_since "$t0")
         lt "$took" 5
         tap_result $? "and without training (${took}s, a training takes $((TRAIN_EPOCHS * TRAIN_PAUSE))s)"
@@ -191,6 +191,6 @@ printf '[deferred-builds]\nversion = 1\ngeneration = gen-empty\n' >"$HARNESS_TMP
 ln -sfn "$HARNESS_TMP/empty.ini" "$DEFERRED_BUILDS_MANIFEST"
 harness_reload
 systemctl --user restart deferred-builds-reconcile.service
-wait_for 15 sh -c '[ "$(systemctl --user is-active deferred-serve@iris.service)" != active ]'
+wait_for 15 sh -c '[ "$(systemctl --user is-active deferred-serve@linreg.service)" != active ]'
 tap_result $? "a model removed from the manifest is stopped by reconcile"
 tap_done

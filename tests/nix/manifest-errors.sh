@@ -109,7 +109,7 @@ errors_are drv-missing "models.m.drv is missing; set it to the derivation that t
 errors_are drv-not-derivation "models.m.drv is not a derivation; set it to the derivation (package) that trains the model, not to its output path or a string."
 errors_are drv-to-derivation "models.m.drv is not a derivation; set it to the derivation (package) that trains the model, not to its output path or a string."
 errors_are output-missing 'models.m.output = "dev": the derivation has no such output; use one of "out".'
-errors_are unknown-keys 'models.m.serv: unknown attribute; a model takes drv, output, serve, realise, user, memoryMax, cpuQuota, deviceAllow.
+errors_are unknown-keys 'models.m.serv: unknown attribute; a model takes drv, output, serve, realise, user, memoryMax, cpuQuota, deviceAllow, onFailure.
 models.m.serve.arg: unknown attribute; serve takes exec, args, command, environment, notify, readyUrl, startTimeout, listen, sandbox, serviceConfig, credentials, environmentFile.
 models.m.realise.timout: unknown attribute; realise takes maxSilentTime, timeout, builders, substituters, trustedPublicKeys, buildersUseSubstitutes.'
 
@@ -188,7 +188,11 @@ parser_says serve-options "8: error: model 'm': user '1abc' is not a valid user 
 12: error: model 'm': device-allow 'tty' is not '/dev/PATH [rwm]' or 'char-CLASS [rwm]' (no quotes or backslashes), ignoring model
 13: error: model 'm': device-allow '/dev/nvidia0 rwx' is not '/dev/PATH [rwm]' or 'char-CLASS [rwm]' (no quotes or backslashes), ignoring model"
 parser_says generation-bad "3: error: generation '.hidden' must be 1 to 128 characters from [A-Za-z0-9._+-], starting with a letter or digit"
-for c in valid valid-everything name-64 context-fine serve-options-ok; do parser_says "$c" ""; done
+for c in valid valid-everything name-64 context-fine serve-options-ok on-failure-ok; do parser_says "$c" ""; done
+errors_are on-failure-type "models.m.onFailure must be a list of unit names."
+errors_are on-failure-bad ""
+parser_says on-failure-bad "8: error: model 'm': on-failure 'page oncall.service' is not a unit name systemd starts as written: NAME.TYPE or NAME@INSTANCE.TYPE from [A-Za-z0-9:_.-] (the instance may hold '@' and %n, %N, %p, %i, %j), at most 255 bytes, ignoring model
+9: error: model 'm': on-failure 'alert@.service' is not a unit name systemd starts as written: NAME.TYPE or NAME@INSTANCE.TYPE from [A-Za-z0-9:_.-] (the instance may hold '@' and %n, %N, %p, %i, %j), at most 255 bytes, ignoring model"
 
 # Sandbox profiles, passed-through settings and secrets: a path value would put the
 # secret in the store; every value grammar is the parser's.

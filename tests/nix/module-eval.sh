@@ -24,6 +24,9 @@ checks=(
         "disabled adds nothing; assertions carry manifest.nix messages"
         "includeBuildDependencies with models fails an assertion; forbiddenDependenciesRegexes warns"
         "sandbox profile, serviceConfig and secrets render; a secret as a path value is refused"
+        "onFailure: the default and a model's own reach the manifest as on-failure lines"
+        "metrics.textfile: the shipped service and timer get the folder and interval, the folder is made"
+        "metrics.textfile: a bad interval or folder fails an assertion; disabled adds nothing"
 )
 
 lib_dir=${NIXPKGS_LIB:-}
@@ -197,5 +200,26 @@ for c in secret-path secret-file-path; do
         like "$(raw $c manifestText)" "is not of type .(null or )?string" "$c: a path value is refused by the option type, before it reaches the store"
 done
 like "$(raw bad-profile manifestText)" 'is not of type .one of "strict", "ml", "gpu"' "bad-profile: the profile is an enum"
+is "$(ev alerts-metrics failedAssertions)" "[]" "alerts-metrics: no failed assertions"
+is "$(ev alerts-metrics 'onFailureOf "embed"')" '["page-oncall@%n.service"]' "alerts-metrics: a model without its own gets the default"
+is "$(ev alerts-metrics 'onFailureOf "other"')" '["team-b.service"]' "alerts-metrics: a model's own replaces the default"
+t=$(raw alerts-metrics manifestText)
+like "$t" $'\\[model.embed\\][^[]*\non-failure = page-oncall@%n.service' "alerts-metrics: the manifest has embed's on-failure line"
+like "$t" $'\\[model.other\\][^[]*\non-failure = team-b.service' "alerts-metrics: and other's"
+unlike "$(raw full manifestText)" "on-failure" "full: no onFailure, no on-failure line"
+
+# 13
+is "$(ev alerts-metrics metricsService)" '{"environment":{"DEFERRED_BUILDS_TEXTFILE_DIR":"/var/lib/prometheus-node-exporter-text-files"},"overrideStrategy":"asDropin","restartIfChanged":true,"restartTriggers":[],"serviceConfig":{},"wantedBy":[]}' \
+        "alerts-metrics: the shipped service gets the default folder, as a drop-in"
+is "$(ev alerts-metrics metricsTimer)" '{"overrideStrategy":"asDropin","timerConfig":{"OnActiveSec":["","1s"],"OnUnitActiveSec":"15s"},"wantedBy":["timers.target"]}' \
+        "alerts-metrics: the timer is wanted by timers.target, every 15 s (its triggers reset first)"
+is "$(ev alerts-metrics tmpfiles)" '["d /var/lib/prometheus-node-exporter-text-files 0755 root root -"]' "alerts-metrics: the folder is made, readable by node-exporter"
+is "$(ev full metricsService)" "null" "full: no metrics service drop-in without metrics.textfile"
+is "$(ev full metricsTimer)" "null" "full: and no timer"
+
+# 14
+is "$(ev textfile-bad failedAssertions)" '["services.deferred-builds.metrics.textfile.interval = \"every minute\" is not a systemd time span such as \"1min\", \"30s\" or \"1h 30min\".","services.deferred-builds.metrics.textfile.directory must be an absolute path of letters, digits and ._/+- (it is written into a unit)."]' \
+        "textfile-bad: a bad interval and a folder with a space fail assertions"
+is "$(ev disabled metricsTimer)" "null" "disabled: no metrics timer"
 
 tap_done

@@ -13,30 +13,30 @@ TOP=$PWD
 
 scenario_users() {
         local top uid
-        top=$(system_build --arg models '{ iris = { id = "U"; port = 8110; epochs = 2; epochSeconds = 1; }; }')
+        top=$(system_build --arg models '{ linreg = { id = "U"; port = 8110; epochs = 2; epochSeconds = 1; }; }')
         system_switch "$top"
-        wait_state 10 deferred-realise@iris.service activating
-        uid=$(main_uid deferred-realise@iris.service)
+        wait_state 10 deferred-realise@linreg.service activating
+        uid=$(main_uid deferred-realise@linreg.service)
         is "$uid" "$(booted_sh id -u deferred-builds)" "realise runs as the static deferred-builds user"
         wait_predict 60 8110 U
         tap_result $? "the model is served"
-        uid=$(main_uid deferred-serve@iris.service)
+        uid=$(main_uid deferred-serve@linreg.service)
         [ -n "$uid" ] && [ "$uid" -ge 61184 ] && [ "$uid" -le 65519 ]
         tap_result $? "the server runs as a dynamic user (uid $uid)"
-        is "$(booted_prop deferred-serve@iris.service User)" dserve-iris "named dserve-iris"
+        is "$(booted_prop deferred-serve@linreg.service User)" dserve-linreg "named dserve-linreg"
         not_ok_expected "the server's user cannot remove the GC roots" \
                 booted_sh setpriv --reuid="$uid" --regid="$uid" --clear-groups \
-                sh -c "rm -rf /var/lib/deferred-builds/roots/*/iris"
-        ok "the root is still there" booted_sh sh -c "test -L /var/lib/deferred-builds/roots/*/iris"
+                sh -c "rm -rf /var/lib/deferred-builds/roots/*/linreg"
+        ok "the root is still there" booted_sh sh -c "test -L /var/lib/deferred-builds/roots/*/linreg"
 }
 
 scenario_python_server() {
         local top
-        top=$(system_build --arg models '{ iris = { id = "P"; port = 8111; epochs = 1; server = "python"; }; }')
+        top=$(system_build --arg models '{ linreg = { id = "P"; port = 8111; epochs = 1; server = "python"; }; }')
         system_switch "$top"
         wait_predict 60 8111 P
         tap_result $? "Debian's python3 serves the model under the default serve sandbox"
-        like "$(booted_sh deferred-builds logs -n 50 iris)" "serve.py: model P from /nix/store/" "its log is in the journal"
+        like "$(booted_sh deferred-builds logs -n 50 linreg)" "serve.py: model P from /nix/store/" "its log is in the journal"
 }
 
 # The documented table: "| check | strict | ml | gpu | ... |" rows of docs/sandbox.md.
@@ -213,30 +213,30 @@ EnvironmentFile=/run/secrets/probe.env" "secrets: the unit names the credential 
 # has it without asking.
 scenario_realise_stack() {
         local top pid limits main
-        top=$(system_build --arg models '{ iris = { id = "L"; port = 8119; epochs = 8; epochSeconds = 1; }; }')
+        top=$(system_build --arg models '{ linreg = { id = "L"; port = 8119; epochs = 8; epochSeconds = 1; }; }')
         system_switch "$top"
-        wait_state 10 deferred-realise@iris.service activating
+        wait_state 10 deferred-realise@linreg.service activating
         booted_wait 20 sh -c 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = nix-store ] && exit 0; done; exit 1'
         pid=$(booted_sh sh -c 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = nix-store ] && echo ${p#/proc/} && break; done')
-        main=$(booted_prop deferred-realise@iris.service MainPID)
+        main=$(booted_prop deferred-realise@linreg.service MainPID)
         like "$(booted_sh cat "/proc/$main/limits")" "Max stack size +67108864 +unlimited +bytes" \
                 "realise: the unit starts deferred-realise with a 64 MiB stack soft limit (systemd's default: 8 MiB)"
         limits=$(booted_sh cat "/proc/$pid/limits")
         like "$limits" "Max stack size +67108864 +unlimited +bytes" "realise: nix-store runs with a 64 MiB stack soft limit"
         is "$(booted_sh awk '/^Uid:/ { print $2 }' "/proc/$pid/status")" "$(booted_sh id -u deferred-builds)" \
                 "realise: that nix-store is the realise unit's (user deferred-builds)"
-        is "$(booted_prop deferred-retrain@iris.service LimitSTACKSoft)" 67108864 "retrain: LimitSTACK= the same"
+        is "$(booted_prop deferred-retrain@linreg.service LimitSTACKSoft)" 67108864 "retrain: LimitSTACK= the same"
 }
 
 scenario_security_exposure() {
         local top unit score
-        top=$(system_build --arg models '{ iris = { id = "S"; port = 8113; epochs = 1; };
+        top=$(system_build --arg models '{ linreg = { id = "S"; port = 8113; epochs = 1; };
                 ml = { id = "S"; port = 8120; epochs = 1; sandbox = "ml"; };
                 gpu = { id = "S"; port = 8121; epochs = 1; sandbox = "gpu"; }; }')
         system_switch "$top"
         wait_predict 60 8113 S
         wait_predict 60 8121 S
-        for unit in deferred-realise@iris.service deferred-serve@iris.service deferred-retrain@iris.service \
+        for unit in deferred-realise@linreg.service deferred-serve@linreg.service deferred-retrain@linreg.service \
                 deferred-serve@ml.service deferred-serve@gpu.service; do
                 score=$(booted_sh systemd-analyze security --no-pager "$unit" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
                 awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }'

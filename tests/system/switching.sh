@@ -17,29 +17,29 @@ realise_runs() { # how many times realise started for MODEL in this boot
 
 scenario_failed_build_survives_switches() {
         local bad other good i
-        bad=$(system_build --arg models '{ iris = { id = "F"; port = 8120; epochs = 2; failAtEpoch = 1; }; }')
+        bad=$(system_build --arg models '{ linreg = { id = "F"; port = 8120; epochs = 2; failAtEpoch = 1; }; }')
         system_switch "$bad"
-        wait_state 60 deferred-realise@iris.service failed
+        wait_state 60 deferred-realise@linreg.service failed
         tap_result $? "the training fails"
         # Later switches change something else: another model comes and goes.
         for i in 1 2 3 4 5; do
-                other=$(system_build --arg models "{ iris = { id = \"F\"; port = 8120; epochs = 2; failAtEpoch = 1; }; m$i = { id = \"O$i\"; port = $((8130 + i)); epochs = 1; }; }")
+                other=$(system_build --arg models "{ linreg = { id = \"F\"; port = 8120; epochs = 2; failAtEpoch = 1; }; m$i = { id = \"O$i\"; port = $((8130 + i)); epochs = 1; }; }")
                 system_switch "$other"
                 wait_predict 60 $((8130 + i)) "O$i"
         done
-        booted_sh systemctl is-active --quiet deferred-realise@iris.service
-        is "$(realise_runs iris)" 1 "five later switches did not train the failed model again"
-        like "$(booted_sh deferred-builds status iris)" "iris +failed" "status still says failed"
+        booted_sh systemctl is-active --quiet deferred-realise@linreg.service
+        is "$(realise_runs linreg)" 1 "five later switches did not train the failed model again"
+        like "$(booted_sh deferred-builds status linreg)" "linreg +failed" "status still says failed"
         booted_reboot
         tap_result $? "the system reboots"
         booted_wait 30 sh -c '[ "$(systemctl is-active deferred-builds-reconcile.service)" = inactive ] && [ "$(systemctl show -P ExecMainStatus deferred-builds-reconcile.service)" = 0 ] && [ "$(systemctl show -P ExecMainExitTimestampMonotonic deferred-builds-reconcile.service)" != 0 ]'
         tap_result $? "reconcile ran at boot"
-        is "$(realise_runs iris)" 0 "the reboot did not train the failed model again"
-        like "$(booted_sh deferred-builds status iris)" "iris +failed" "status says failed after the reboot"
-        ok "deferred-builds realise retries it by hand" booted_sh deferred-builds realise iris
-        booted_wait 60 sh -c '[ "$(systemctl is-active deferred-realise@iris.service)" = failed ]'
-        is "$(realise_runs iris)" 1 "the retry by hand trained it once more"
-        good=$(system_build --arg models '{ iris = { id = "G"; port = 8120; epochs = 1; }; }')
+        is "$(realise_runs linreg)" 0 "the reboot did not train the failed model again"
+        like "$(booted_sh deferred-builds status linreg)" "linreg +failed" "status says failed after the reboot"
+        ok "deferred-builds realise retries it by hand" booted_sh deferred-builds realise linreg
+        booted_wait 60 sh -c '[ "$(systemctl is-active deferred-realise@linreg.service)" = failed ]'
+        is "$(realise_runs linreg)" 1 "the retry by hand trained it once more"
+        good=$(system_build --arg models '{ linreg = { id = "G"; port = 8120; epochs = 1; }; }')
         system_switch "$good"
         wait_predict 60 8120 G
         tap_result $? "a new derivation for it is trained and served"
@@ -47,27 +47,27 @@ scenario_failed_build_survives_switches() {
 
 scenario_serve_only_change_applied() {
         local a b pid env
-        a=$(system_build --arg models '{ iris = { id = "A"; port = 8121; epochs = 1; env = { MODE = "one"; }; }; }')
+        a=$(system_build --arg models '{ linreg = { id = "A"; port = 8121; epochs = 1; env = { MODE = "one"; }; }; }')
         system_switch "$a"
         wait_predict 60 8121 A
-        pid=$(booted_prop deferred-serve@iris.service MainPID)
-        b=$(system_build --arg models '{ iris = { id = "A"; port = 8121; epochs = 1; env = { MODE = "two"; }; }; }')
+        pid=$(booted_prop deferred-serve@linreg.service MainPID)
+        b=$(system_build --arg models '{ linreg = { id = "A"; port = 8121; epochs = 1; env = { MODE = "two"; }; }; }')
         system_switch "$b"
-        booted_wait 20 sh -c "pid=\$(systemctl show -P MainPID deferred-serve@iris.service); [ \"\$pid\" != $pid ] && [ \"\$pid\" != 0 ] && tr '\\0' '\\n' </proc/\$pid/environ | grep -qx MODE=two"
+        booted_wait 20 sh -c "pid=\$(systemctl show -P MainPID deferred-serve@linreg.service); [ \"\$pid\" != $pid ] && [ \"\$pid\" != 0 ] && tr '\\0' '\\n' </proc/\$pid/environ | grep -qx MODE=two"
         tap_result $? "one switch restarts the server with its new environment"
         wait_predict 20 8121 A
         tap_result $? "the same model serves again"
-        is "$(realise_runs iris)" 1 "the model was not trained again"
+        is "$(realise_runs linreg)" 1 "the model was not trained again"
 }
 
 scenario_crashed_server_retried_on_change() {
         local bad good
         # dbx-serve exits at once when its port is taken: port 1 needs privileges.
-        bad=$(system_build --arg models '{ iris = { id = "C"; port = 1; epochs = 1; }; }')
+        bad=$(system_build --arg models '{ linreg = { id = "C"; port = 1; epochs = 1; }; }')
         system_switch "$bad"
-        wait_state 60 deferred-serve@iris.service failed
+        wait_state 60 deferred-serve@linreg.service failed
         tap_result $? "a server that cannot start ends failed"
-        good=$(system_build --arg models '{ iris = { id = "C"; port = 8122; epochs = 1; }; }')
+        good=$(system_build --arg models '{ linreg = { id = "C"; port = 8122; epochs = 1; }; }')
         system_switch "$good"
         wait_predict 30 8122 C
         tap_result $? "the switch with a fixed server starts it"
@@ -75,22 +75,22 @@ scenario_crashed_server_retried_on_change() {
 
 scenario_reboot_during_retrain_keeps_serving() {
         local a b shape
-        a=$(system_build --arg models '{ iris = { id = "A"; port = 8123; epochs = 1; }; }')
+        a=$(system_build --arg models '{ linreg = { id = "A"; port = 8123; epochs = 1; }; }')
         system_switch "$a"
         wait_predict 60 8123 A
-        b=$(system_build --arg models '{ iris = { id = "B"; port = 8123; epochs = 10; epochSeconds = 2; }; }')
+        b=$(system_build --arg models '{ linreg = { id = "B"; port = 8123; epochs = 10; epochSeconds = 2; }; }')
         system_switch "$b"
-        wait_state 10 deferred-retrain@iris.service activating
+        wait_state 10 deferred-retrain@linreg.service activating
         tap_result $? "B trains while A serves"
         booted_reboot
         tap_result $? "the system reboots during the retrain"
         poll_start 8123
         wait_predict 30 8123 A
         tap_result $? "after the reboot A serves while B trains"
-        is "$(unit_state deferred-retrain@iris.service)" activating "B trains again, in the retrain unit"
+        is "$(unit_state deferred-retrain@linreg.service)" activating "B trains again, in the retrain unit"
         # A server can answer before its unit is active: readiness runs after it starts.
-        wait_state 10 deferred-serve@iris.service active
-        like "$(booted_sh deferred-builds status iris)" "iris +serving" "status says serving"
+        wait_state 10 deferred-serve@linreg.service active
+        like "$(booted_sh deferred-builds status linreg)" "linreg +serving" "status says serving"
         wait_predict 90 8123 B
         tap_result $? "B is swapped in once trained"
         poll_until 10 B
@@ -100,17 +100,17 @@ scenario_reboot_during_retrain_keeps_serving() {
 
 scenario_realise_by_hand_serves() {
         local top
-        top=$(system_build --arg models '{ iris = { id = "H"; port = 8124; epochs = 1; }; }')
+        top=$(system_build --arg models '{ linreg = { id = "H"; port = 8124; epochs = 1; }; }')
         # An occupied GC root (a regular file) makes realise stop with 73, untouched.
         local gen
         gen=$(booted_sh sh -c "basename \$(readlink -f $top/deferred-builds/manifest.ini)")
         booted_sh install -d -o deferred-builds -g deferred-builds /var/lib/deferred-builds
-        booted_sh runuser -u deferred-builds -- sh -c "mkdir -p /var/lib/deferred-builds/roots/$gen && echo x >/var/lib/deferred-builds/roots/$gen/iris"
+        booted_sh runuser -u deferred-builds -- sh -c "mkdir -p /var/lib/deferred-builds/roots/$gen && echo x >/var/lib/deferred-builds/roots/$gen/linreg"
         system_switch "$top"
-        wait_state 30 deferred-realise@iris.service failed
-        is "$(booted_prop deferred-realise@iris.service ExecMainStatus)" 73 "realise stops at an occupied GC root"
-        booted_sh rm "/var/lib/deferred-builds/roots/$gen/iris"
-        ok "deferred-builds realise --wait succeeds once it is cleared" booted_sh timeout 60 deferred-builds realise --wait iris
+        wait_state 30 deferred-realise@linreg.service failed
+        is "$(booted_prop deferred-realise@linreg.service ExecMainStatus)" 73 "realise stops at an occupied GC root"
+        booted_sh rm "/var/lib/deferred-builds/roots/$gen/linreg"
+        ok "deferred-builds realise --wait succeeds once it is cleared" booted_sh timeout 60 deferred-builds realise --wait linreg
         wait_predict 20 8124 H
         tap_result $? "and the model is then served"
 }
@@ -119,8 +119,8 @@ scenario_realise_by_hand_serves() {
 # and how to free it.
 scenario_cleanup_after_disabling() {
         local top out empty
-        top=$(system_build --arg models '{ iris = { id = "Z"; port = 8125; epochs = 1; }; }')
-        out=$(manifest_value "$top" iris out)
+        top=$(system_build --arg models '{ linreg = { id = "Z"; port = 8125; epochs = 1; }; }')
+        out=$(manifest_value "$top" linreg out)
         system_switch "$top"
         wait_predict 60 8125 Z
         # A system without the module: no manifest at all.
@@ -130,12 +130,12 @@ scenario_cleanup_after_disabling() {
         booted_sh systemctl stop deferred-builds.target
         booted_sh rm -f /etc/deferred-builds/manifest.ini
         booted_sh systemctl daemon-reload
-        is "$(unit_state deferred-serve@iris.service)" inactive "without the module the server is stopped"
+        is "$(unit_state deferred-serve@linreg.service)" inactive "without the module the server is stopped"
         system_delete_generations old
         booted_sh nix-store --gc >/dev/null 2>&1
         booted_sh test -e "$out"
         tap_result $? "the model's GC root still keeps it after a collection"
-        ok "deferred-builds roots lists what is left" booted_sh sh -c 'deferred-builds roots | grep -q iris'
+        ok "deferred-builds roots lists what is left" booted_sh sh -c 'deferred-builds roots | grep -q linreg'
         booted_sh sh -c 'rm -rf /var/lib/deferred-builds /run/deferred-builds'
         ok "after removing the state and runtime folders a collection runs" booted_sh nix-store --gc
         not_ok_expected "the model is collected" booted_sh test -e "$out"

@@ -29,30 +29,30 @@ static ModelStatus failed(const char *model) {
 
 static void test_nothing_remembered(void **state) {
         ModelStatus st;
-        assert_int_equal(failmem_read(*state, "iris", &st), -ENOENT);
+        assert_int_equal(failmem_read(*state, "linreg", &st), -ENOENT);
         /* Forgetting what was never remembered is fine. */
-        assert_int_equal(failmem_forget(*state, "iris"), 0);
+        assert_int_equal(failmem_forget(*state, "linreg"), 0);
 }
 
 static void test_remember_read_forget(void **state) {
-        ModelStatus in = failed("iris"), out;
+        ModelStatus in = failed("linreg"), out;
         assert_int_equal(failmem_remember(*state, &in), 0);
-        assert_int_equal(failmem_read(*state, "iris", &out), 0);
+        assert_int_equal(failmem_read(*state, "linreg", &out), 0);
         assert_int_equal(out.state, MODEL_STATE_FAILED);
         assert_string_equal(out.drv, DRV);
         assert_string_equal(out.error, in.error);
         /* Another model has nothing remembered. */
         assert_int_equal(failmem_read(*state, "other", &out), -ENOENT);
-        assert_int_equal(failmem_forget(*state, "iris"), 0);
-        assert_int_equal(failmem_read(*state, "iris", &out), -ENOENT);
+        assert_int_equal(failmem_forget(*state, "linreg"), 0);
+        assert_int_equal(failmem_read(*state, "linreg", &out), -ENOENT);
 }
 
 static void test_remember_replaces(void **state) {
-        ModelStatus a = failed("iris"), b = failed("iris"), out;
+        ModelStatus a = failed("linreg"), b = failed("linreg"), out;
         snprintf(b.drv, sizeof b.drv, "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-model-b.drv");
         assert_int_equal(failmem_remember(*state, &a), 0);
         assert_int_equal(failmem_remember(*state, &b), 0);
-        assert_int_equal(failmem_read(*state, "iris", &out), 0);
+        assert_int_equal(failmem_read(*state, "linreg", &out), 0);
         assert_string_equal(out.drv, b.drv);
 }
 
@@ -67,8 +67,8 @@ static void test_state_dir_missing(void **state) {
         char path[512];
         ModelStatus st;
         snprintf(path, sizeof path, "%s/absent", (char *) *state);
-        assert_int_equal(failmem_read(path, "iris", &st), -ENOENT);
-        assert_int_equal(failmem_forget(path, "iris"), 0);
+        assert_int_equal(failmem_read(path, "linreg", &st), -ENOENT);
+        assert_int_equal(failmem_forget(path, "linreg"), 0);
 }
 
 int main(void) {

@@ -88,7 +88,7 @@ static void test_serve_dropin_text(void **state) {
         char *args[] = { (char *) "--listen", (char *) "127.0.0.1:80%", NULL };
         char *env[] = { (char *) "A=$b", NULL };
         Model md = {
-                .name = (char *) "iris",
+                .name = (char *) "linreg",
                 .exec = (char *) "/usr/bin/srv",
                 .args = args,
                 .n_args = 2,
@@ -120,7 +120,7 @@ static void test_serve_settings_digest(void **state) {
         (void) state;
         char *args[] = { (char *) "--port", (char *) "8080", NULL };
         char *env[] = { (char *) "MODE=one", NULL };
-        Model md = { .name = (char *) "iris", .exec = (char *) "/nix/store/a-srv/bin/srv", .args = args,
+        Model md = { .name = (char *) "linreg", .exec = (char *) "/nix/store/a-srv/bin/srv", .args = args,
                      .n_args = 2, .env = env, .n_env = 1, .notify = -1 };
         char base[SERVE_SETTINGS_LEN + 1], other[SERVE_SETTINGS_LEN + 1];
         assert_int_equal(unit_serve_settings(&md, SCOPE_SYSTEM, base), 0);

@@ -2,7 +2,7 @@
 # It holds what the NixOS module puts in a toplevel for deferred-builds: the manifest, at
 # TOPLEVEL/deferred-builds/manifest.ini, rendered by the module's own manifest logic.
 #
-#   nix-build /opt/dbx-test/system.nix --arg models '{ iris = { id = "A"; port = 8080; }; }'
+#   nix-build /opt/dbx-test/system.nix --arg models '{ linreg = { id = "A"; port = 8080; }; }'
 #
 # A model: id (its identity; a new id is a new derivation), port, epochs, epochSeconds,
 # failAtEpoch (see examples/model.nix), server ("dbx": the example C server with readiness,
@@ -10,7 +10,7 @@
 # "uvicorn": app.py under uvicorn with a ready-url; socket = true adds listen, startTimeout
 # its start-timeout), env (extra environment), user, sandbox, serviceConfig, credentials,
 # environmentFile,
-# contentAddressed (needs the daemon's ca-derivations feature).
+# contentAddressed (needs the daemon's ca-derivations feature), onFailure (alert units).
 {
   models,
   generation ? null,
@@ -104,6 +104,7 @@ let
         credentials = null;
         environmentFile = null;
       } m;
+    onFailure = m.onFailure or [ ];
   }
   // builtins.intersectAttrs { user = null; } m;
   # As the NixOS module does: each model's .drv closure travels in a bundle, the system
