@@ -134,7 +134,8 @@ static bool append_error(NixProgress *p, const char *text) {
 static bool track_waiting(NixProgress *p, const char *body) {
         const char *t = startswith(body, "error:");
         t = t ? t + strspn(t, " ") : body;
-        if (!startswith(t, "unable to download '"))
+        /* While something builds or substitutes, nothing waits only on a cache. */
+        if (!startswith(t, "unable to download '") || p->building || p->substituting)
                 return false;
         char was[sizeof p->waiting];
         copy_bytes(was, p->waiting, sizeof was);

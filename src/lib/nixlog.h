@@ -118,11 +118,12 @@ typedef struct NixProgress {
          * see them, or a model trains locally for reasons nobody was told. */
         char warning[NIXLOG_ERROR_MAX + 1];
         unsigned n_warnings; /* warnings recorded (saturates at UINT_MAX) */
-        /* What nothing waits on but a cache: the last warning that a download is retried
-         * ("unable to download 'URL': REASON; retrying in N ms", an offline machine's
-         * substituter), sanitised as error, without a leading "error:"; cleared when that
-         * cache is given up ("unable to download 'URL': REASON" without "retrying") or a
-         * build or substitution starts. Cut at NIXLOG_LINE_MAX bytes. A change counts. */
+        /* What nothing waits on but a cache: the last warning, while nothing builds or
+         * substitutes, that a download is retried ("unable to download 'URL': REASON;
+         * retrying in N ms", an offline machine's substituter), sanitised as error,
+         * without a leading "error:"; cleared when that cache is given up ("unable to
+         * download 'URL': REASON" without "retrying") or a build or substitution starts.
+         * Cut at NIXLOG_LINE_MAX bytes. A change counts. */
         char waiting[NIXLOG_LINE_MAX + 1];
         /* Build log lines seen, blank ones too (saturates): the build printed something. */
         unsigned long long n_log_lines;

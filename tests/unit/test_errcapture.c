@@ -153,6 +153,9 @@ static void test_waiting_for_a_cache(void **state) {
         assert_string_equal(p.waiting, "");
         status_line_format(&p, "m", 3, line, sizeof line);
         assert_non_null(startswith(line, "training m: "));
+        /* A cache retried while something builds keeps nothing waiting. */
+        assert_int_equal(feed(&p, cache_retry), 0);
+        assert_string_equal(p.waiting, "");
         /* An unrelated warning is no wait. */
         nixlog_init(&p);
         assert_int_equal(feed(&p,
