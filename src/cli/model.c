@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* One model as the operator sees it: its manifest entry, its status file and its units,
- * folded into one state (pending, training, substituting, ready, serving, failed,
- * removed). status and reconcile both decide from this view, so they never disagree. */
+ * folded into one state by decide.c, whose action table reconcile reads from the same
+ * facts, so that status and reconcile never disagree. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

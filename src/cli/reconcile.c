@@ -19,6 +19,9 @@
  *                                                          Requires= starts the realise)
  *   units of a model no longer in the manifest         -> stop them, unpublish the model
  *
+ * decide.c holds these rules as a table (the same facts give status its state); this file
+ * carries out the action it picks.
+ *
  * Every job is queued without waiting for it ("no-block"), all calls pipelined on one
  * connection: reconcile returns at once, whatever trains. */
 #include <dirent.h>
@@ -260,9 +263,14 @@ static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir, cons
                 p->restarted++;
                 return plan_unit(p, "RestartUnit", UNIT_SERVE, name, "replace");
         case ACTION_LEAVE_SERVING:
-                say("leaving %s serving its previous model: retraining the same derivation failed before; "
-                    "run deferred-builds realise %s to retry",
-                    name, name);
+                if (d.state == VIEW_STOPPED)
+                        say("leaving %s serving its previous model: its retrain was stopped before it finished; "
+                            "run deferred-builds realise %s to resume it",
+                            name, name);
+                else
+                        say("leaving %s serving its previous model: retraining the same derivation failed before; "
+                            "run deferred-builds realise %s to retry",
+                            name, name);
                 p->left_failed++;
                 return 0;
         case ACTION_RETRAIN:
@@ -294,9 +302,14 @@ static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir, cons
                 return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
         case ACTION_LEAVE_PREVIOUS:
         case ACTION_LEAVE_PREVIOUS_SERVE:
-                say("leaving %s on its previous model: retraining the same derivation failed before; run "
-                    "deferred-builds realise %s to retry",
-                    name, name);
+                if (d.state == VIEW_STOPPED)
+                        say("leaving %s on its previous model: its retrain was stopped before it finished; run "
+                            "deferred-builds realise %s to resume it",
+                            name, name);
+                else
+                        say("leaving %s on its previous model: retraining the same derivation failed before; run "
+                            "deferred-builds realise %s to retry",
+                            name, name);
                 p->left_failed++;
                 if (d.action == ACTION_LEAVE_PREVIOUS_SERVE)
                         return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");

@@ -19,7 +19,9 @@
 #include "util.h"
 
 #define PROGRESS_COLUMNS 48
-#define ERROR_COLUMNS 300 /* room for a cause after its headline; all of it in --json */
+/* The last column: shown whole (at most STATUS_ERROR_MAX bytes), since the cause of a
+ * failure is at the end of Nix's message. */
+#define ERROR_COLUMNS (STATUS_ERROR_MAX + 64)
 
 static bool arg_json = false;
 
@@ -74,8 +76,12 @@ static int parse_argv(int argc, char *argv[]) {
 
 static void progress_text(const ModelView *v, char *buf, size_t n) {
         const StatusInfo *st = v->status;
+        if (v->view_state == VIEW_WAITING) {
+                snprintf(buf, n, "%swaiting for a cache", v->retraining ? "retraining: " : "");
+                return;
+        }
         if (v->detail) {
-                /* Silence or a cache to wait for says more than the counts. */
+                /* Silence says more than the counts. */
                 snprintf(buf, n, "%s%s%s%s", v->retraining ? "retraining: " : "", v->detail,
                          st && !isempty(st->last_line) && v->view_state == VIEW_SILENT ? ", last: " : "",
                          st && v->view_state == VIEW_SILENT ? st->last_line : "");
@@ -99,7 +105,7 @@ static const char *out_of(const ModelView *v) {
 }
 
 static void resolve_served(ModelView *v, const char *runtime_dir) {
-        if (!runtime_dir || !streq(v->state, "serving") || (v->status && !isempty(v->status->out)))
+        if (!runtime_dir || !unit_is_active(model_unit(v, UNIT_SERVE)) || (v->status && !isempty(v->status->out)))
                 return;
         _cleanup_free_ char *link = strjoin(runtime_dir, "/" PUBLISHED_SUBDIR "/", v->name);
         if (link)
@@ -189,7 +195,9 @@ static int print_table(ModelView *views, size_t n) {
                 utf8_truncate(progress_cut, sizeof progress_cut, progress, PROGRESS_COLUMNS);
                 format_store_path(drv, sizeof drv, v->model ? v->model->drv : NULL);
                 format_store_path(out, sizeof out, out_of(v));
-                utf8_truncate(error, sizeof error, v->error ? v->error : "-", ERROR_COLUMNS);
+                /* A wait is no error, but its reason is what the row has to say. */
+                const char *why = v->error ? v->error : v->view_state == VIEW_WAITING ? v->detail : NULL;
+                utf8_truncate(error, sizeof error, why ? why : "-", ERROR_COLUMNS);
                 const char *cells[_COL_MAX] = { v->name, v->state, since, progress_cut, drv, out, error };
                 for (size_t c = 0; c < _COL_MAX; c++) {
                         rows[i].cell[c] = strdup(cells[c]);
