@@ -115,6 +115,12 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o
 # The status line is the realise helper's, and test_nixlog checks it too.
 $(BUILD)/obj/tests/unit/test_nixlog.o: CFLAGS += -Isrc/realise
 $(BUILD)/tests/test_nixlog: $(BUILD)/obj/src/realise/statusline.o
+$(BUILD)/obj/tests/unit/test_errcapture.o: CFLAGS += -Isrc/realise
+$(BUILD)/tests/test_errcapture: $(BUILD)/obj/src/realise/statusline.o
+# The decision table is the CLI's; its test needs no bus.
+$(BUILD)/obj/tests/unit/test_decide.o: CFLAGS += -Isrc/cli
+$(BUILD)/tests/test_decide: $(BUILD)/obj/src/cli/decide.o $(BUILD)/obj/src/cli/unitstate.o
+$(BUILD)/tests/test_decide: LDLIBS += $(BUILD)/libdeferred.a
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libdeferred.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(INIH_LIBS) -lcmocka

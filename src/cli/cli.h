@@ -19,6 +19,8 @@
 #define CLI_EXIT_USAGE EXIT_USAGE
 #define CLI_EXIT_NOINPUT EXIT_NOINPUT         /* manifest unreadable or rejected, model unknown */
 #define CLI_EXIT_UNAVAILABLE EXIT_UNAVAILABLE /* the service manager cannot be reached */
+#define CLI_EXIT_MODEL_FAILED EXIT_MODEL_FAILED   /* status: a model failed */
+#define CLI_EXIT_MODEL_STALLED EXIT_MODEL_STALLED /* status: a model is stopped or silent */
 /* A verb's parse_argv() returns this to go on; anything else is the exit code. */
 #define CLI_CONTINUE 256
 
@@ -34,6 +36,7 @@ enum {
         ARG_WAIT_STARTUP,
         ARG_IF_ACTIVE,
         ARG_NO_BLOCK,
+        ARG_SILENT_AFTER,
 };
 /* The long options every verb accepts besides its own. */
 #define COMMON_OPTIONS                                                                                                 \

@@ -24,9 +24,9 @@ const char *state_colour(const char *state) {
                 return ANSI_GREEN;
         if (streq(state, "training") || streq(state, "substituting"))
                 return ANSI_YELLOW;
-        if (streq(state, "pending"))
+        if (streq(state, "pending") || streq(state, "waiting"))
                 return ANSI_BLUE;
-        if (streq(state, "failed"))
+        if (streq(state, "failed") || streq(state, "stopped") || streq(state, "silent"))
                 return ANSI_RED;
         return ANSI_GREY;
 }

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* One model as the operator sees it: its manifest entry, its status file and its units,
- * folded into one state (pending, training, substituting, ready, serving, failed,
- * removed). status and reconcile both decide from this view, so they never disagree. */
+ * folded into one state by decide.c, whose action table reconcile reads from the same
+ * facts, so that status and reconcile never disagree. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "failmem.h"
@@ -116,6 +117,8 @@ bool model_view_is_current(const ModelView *v) {
 
 #define IN_SET_STATE(x, a, b, c) ((x) == (a) || (x) == (b) || (x) == (c))
 
+unsigned long long arg_silent_after = SILENT_AFTER_DEFAULT_SEC;
+
 static int set_error(ModelView *v, const char *fmt, ...) _printf_(2, 3);
 static int set_error(ModelView *v, const char *fmt, ...) {
         va_list ap;
@@ -130,78 +133,40 @@ static int set_error(ModelView *v, const char *fmt, ...) {
         return 0;
 }
 
-static const char *status_error(const ModelView *v) {
-        return v->status && !isempty(v->status->error) ? v->status->error : NULL;
+void model_view_decide_input(const ModelView *v, DecideInput *ret) {
+        *ret = (DecideInput){
+                .name = v->name,
+                .in_manifest = v->model != NULL,
+                .drv = v->model ? v->model->drv : NULL,
+                .realise = model_unit(v, UNIT_REALISE),
+                .serve = model_unit(v, UNIT_SERVE),
+                .retrain = model_unit(v, UNIT_RETRAIN),
+                .status = v->status,
+                .status_error = v->status_error,
+                .failed = v->failed,
+                .now = (unsigned long long) time(NULL),
+                .silent_after = arg_silent_after,
+        };
 }
 
 static int derive(ModelView *v) {
-        UnitInfo *R = model_unit(v, UNIT_REALISE), *S = model_unit(v, UNIT_SERVE), *T = model_unit(v, UNIT_RETRAIN);
-        const StatusInfo *st = v->status;
-        char unit[UNIT_NAME_BUF];
-
-        if (!v->model) {
-                v->state = "removed";
-                v->lead = !unit_is_inactive(S) ? S : !unit_is_inactive(R) ? R : T;
-                return 0;
+        DecideInput in;
+        Decision d;
+        model_view_decide_input(v, &in);
+        if (decide(&in, &d) < 0)
+                return -ENOMEM;
+        v->view_state = d.state;
+        v->state = model_view_state_to_string(d.state);
+        v->lead = d.lead >= 0 ? model_unit(v, (UnitKind) d.lead) : NULL;
+        v->retraining = d.retraining;
+        v->alarm = d.alarm;
+        v->detail = TAKE_PTR(d.detail);
+        /* Without a reason of its own, an unreadable status file's error stays. */
+        if (d.error) {
+                free(v->error);
+                v->error = TAKE_PTR(d.error);
         }
-
-        if (unit_is_active(S)) {
-                v->state = "serving";
-                v->lead = S;
-                v->retraining = unit_is_activating(T) || unit_has_job(T, "start");
-                if (!v->retraining && unit_is_failed(T))
-                        return set_error(v, "retraining failed, still serving the previous model%s%s",
-                                         status_error(v) ? ": " : "", strempty(status_error(v)));
-                return 0;
-        }
-        if (unit_is_failed(S)) {
-                v->state = "failed";
-                v->lead = S;
-                return set_error(v, "server %s failed; see deferred-builds logs %s",
-                                 model_unit_name(UNIT_SERVE, v->name, unit), v->name);
-        }
-        if (unit_is_failed(R)) {
-                v->state = "failed";
-                v->lead = R;
-                if (status_error(v))
-                        return set_error(v, "%s", status_error(v));
-                return set_error(v, "%s failed; see deferred-builds logs %s", model_unit_name(UNIT_REALISE, v->name, unit),
-                                 v->name);
-        }
-        if (unit_is_activating(R)) {
-                v->lead = R;
-                v->state = st && st->state == MODEL_STATE_SUBSTITUTING ? "substituting"
-                           : st && st->state == MODEL_STATE_PENDING    ? "pending"
-                                                                       : "training";
-                if (streq(R->sub_state, "auto-restart"))
-                        return set_error(v, "realise failed and is retried%s%s", status_error(v) ? ": " : "",
-                                         strempty(status_error(v)));
-                return 0;
-        }
-        if (unit_is_active(R)) {
-                v->state = "ready";
-                v->lead = R;
-                if (unit_is_activating(S) && streq(S->sub_state, "auto-restart"))
-                        return set_error(v, "server %s exited and is restarted; see deferred-builds logs %s",
-                                         model_unit_name(UNIT_SERVE, v->name, unit), v->name);
-                return 0;
-        }
-        if (unit_has_job(R, NULL) || unit_has_job(S, NULL)) {
-                v->state = "pending";
-                v->lead = unit_has_job(R, NULL) ? R : S;
-                return 0;
-        }
-        /* No unit says anything: the status file of the last run does, or the failure memory
-         * (a switch's reset-failed, or a reboot, forgot the unit's failure). */
-        if (st && st->state == MODEL_STATE_FAILED && model_view_status_drv_is(v, v->model->drv)) {
-                v->state = "failed";
-                return status_error(v) ? set_error(v, "%s", status_error(v)) : 0;
-        }
-        if (model_view_build_failed(v)) {
-                v->state = "failed";
-                return isempty(v->failed->error) ? 0 : set_error(v, "%s", v->failed->error);
-        }
-        v->state = model_view_is_current(v) ? "ready" : "pending";
+        decision_done(&d);
         return 0;
 }
 
@@ -212,6 +177,7 @@ static void status_info_free(StatusInfo *i) {
         free(i->out);
         free(i->last_line);
         free(i->error);
+        free(i->waiting);
         free(i);
 }
 
@@ -225,13 +191,15 @@ static StatusInfo *status_info_new(const ModelStatus *st) {
                 .out = strdup(st->out),
                 .last_line = strdup(st->last_line),
                 .error = strdup(st->error),
+                .waiting = strdup(st->waiting),
                 .started = st->started,
+                .last_output = st->last_output,
                 .finished = st->finished,
                 .done = st->done,
                 .expected = st->expected,
                 .attempts = st->attempts,
         };
-        if (!i->drv || !i->out || !i->last_line || !i->error) {
+        if (!i->drv || !i->out || !i->last_line || !i->error || !i->waiting) {
                 status_info_free(i);
                 return NULL;
         }
@@ -281,11 +249,12 @@ static unsigned long long status_time_usec(const ModelView *v) {
         unsigned long long t = 0;
         if (!st || !v->state)
                 return 0;
-        if (streq(v->state, "training") || streq(v->state, "substituting") || streq(v->state, "pending")) {
+        if (IN_SET_STATE(v->view_state, VIEW_TRAINING, VIEW_SUBSTITUTING, VIEW_PENDING) ||
+            IN_SET_STATE(v->view_state, VIEW_WAITING, VIEW_SILENT, VIEW_SILENT)) {
                 if (IN_SET_STATE(st->state, MODEL_STATE_TRAINING, MODEL_STATE_SUBSTITUTING, MODEL_STATE_PENDING))
                         t = st->started;
-        } else if (streq(v->state, "failed")) {
-                if (st->state == MODEL_STATE_FAILED)
+        } else if (v->view_state == VIEW_FAILED || v->view_state == VIEW_STOPPED) {
+                if (st->state == MODEL_STATE_FAILED || st->state == MODEL_STATE_STOPPED)
                         t = st->finished ? st->finished : st->started;
         } else if (streq(v->state, "ready")) {
                 if (st->state == MODEL_STATE_READY)
@@ -309,6 +278,7 @@ void model_view_done(ModelView *v) {
         status_info_free(v->status);
         status_info_free(v->failed);
         free(v->error);
+        free(v->detail);
         free(v->served);
         *v = (ModelView){ 0 };
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "decide.h"
 #include "manifest.h"
 #include "status.h"
 #include "units.h"
@@ -15,17 +16,6 @@ int cli_load_manifest(const char *path, Manifest **ret);
 /* The names of models skipped for errors (they keep running as they are). */
 int manifest_skipped_names(const Manifest *m, char ***ret);
 
-/* What a view keeps of a status file: the fields it shows and decides on, a few hundred
- * bytes instead of a whole ModelStatus (5 KiB, mostly the root path buffer), so that a
- * thousand of them stay cheap. Strings are never NULL. */
-typedef struct StatusInfo {
-        ModelState state;
-        char *drv, *out, *last_line, *error;
-        unsigned long long started, finished; /* UNIX seconds */
-        unsigned long long done, expected;
-        unsigned attempts;
-} StatusInfo;
-
 typedef struct ModelView {
         const char *name;
         const Model *model;       /* NULL: removed from the manifest */
@@ -33,15 +23,24 @@ typedef struct ModelView {
         StatusInfo *status;       /* NULL: no status file */
         StatusInfo *failed;       /* the remembered build failure (failmem.h), or NULL */
         int status_error;         /* from status_read(), 0 when read */
-        const char *state;        /* pending, training, substituting, ready, serving, failed, removed */
+        const char *state;        /* model_view_state_to_string(view_state) */
+        ModelViewState view_state;
         UnitInfo *lead;           /* the unit the state comes from, or NULL */
         bool retraining;          /* a retrain runs while the old model serves */
         char *error;              /* what went wrong, or NULL */
+        char *detail;             /* why it waits, how long it is silent (decide.h), or NULL */
+        bool alarm;               /* a failure to report: a failed state, or a failed retrain */
         char *served;             /* what RUNTIME/models/NAME resolves to, when looked up */
         unsigned long long since; /* CLOCK_REALTIME µs of the last state change, 0 unknown */
 } ModelView;
 
+/* Seconds without a build log line after which a training shows "silent"; 0 never. */
+#define SILENT_AFTER_DEFAULT_SEC 600ULL
+extern unsigned long long arg_silent_after;
+
 UnitInfo *model_unit(const ModelView *v, UnitKind k);
+/* The facts of v as decide() takes them, without callbacks. */
+void model_view_decide_input(const ModelView *v, DecideInput *ret);
 /* Reads the status file of `name` below runtime_dir and its remembered failure below
  * state_dir (either may be NULL; through *scratch, reusable across calls) and derives state,
  * lead and error. */

@@ -19,6 +19,9 @@
  *                                                          Requires= starts the realise)
  *   units of a model no longer in the manifest         -> stop them, unpublish the model
  *
+ * decide.c holds these rules as a table (the same facts give status its state); this file
+ * carries out the action it picks.
+ *
  * Every job is queued without waiting for it ("no-block"), all calls pipelined on one
  * connection: reconcile returns at once, whatever trains. */
 #include <dirent.h>
@@ -206,137 +209,145 @@ static int fetch_server_pids(sd_bus *bus, const Manifest *m, const UnitTable *un
         return units_fetch_main_pid(bus, servers, n);
 }
 
+typedef struct PlanHooks {
+        const ModelView *v;
+        const char *runtime_dir, *state_dir, *generation;
+} PlanHooks;
+
+static int hook_published(void *userdata) {
+        const PlanHooks *h = userdata;
+        return published_is(h->runtime_dir, h->v->model);
+}
+
+static int hook_settings(void *userdata) {
+        const PlanHooks *h = userdata;
+        return serve_settings_changed((pid_t) model_unit(h->v, UNIT_SERVE)->main_pid, h->v->model, arg_scope);
+}
+
+static int hook_previous(void *userdata) {
+        const PlanHooks *h = userdata;
+        char previous[PATH_MAX];
+        if (!h->runtime_dir || !h->state_dir)
+                return 0;
+        return previous_model(h->state_dir, h->runtime_dir, h->generation, h->v->model, previous);
+}
+
+/* Carries out what decide() chose for a model of the manifest. */
 static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir, const char *state_dir) {
-        const Model *md = v->model;
-        const char *name = md->name;
-        const UnitInfo *R = model_unit(v, UNIT_REALISE), *S = model_unit(v, UNIT_SERVE),
-                       *T = model_unit(v, UNIT_RETRAIN);
-        const StatusInfo *st = v->status;
-        bool same_drv = model_view_status_drv_is(v, md->drv);
-        bool other_drv = st && !isempty(st->drv) && !same_drv;
+        const char *name = v->model->name;
+        PlanHooks hooks = { .v = v, .runtime_dir = runtime_dir, .state_dir = state_dir, .generation = p->generation };
+        DecideInput in;
+        _cleanup_(decision_done) Decision d = { 0 };
         char unit[UNIT_NAME_BUF];
         int r;
 
-        if (unit_is_active(S)) {
-                if (unit_is_activating(T) || unit_has_job(T, "start")) {
-                        if (!other_drv) {
-                                p->unchanged++;
-                                return 0;
-                        }
-                        say("retraining %s again (drv changed during retraining)", name);
-                        p->retrained++;
-                        return plan_unit(p, "RestartUnit", UNIT_RETRAIN, name, "replace");
-                }
-                if (model_view_is_current(v) || (!st && published_is(runtime_dir, md))) {
-                        /* A switch reloads a changed serve drop-in but never restarts the
-                         * server: the running process still has the old settings. */
-                        if (serve_settings_changed((pid_t) S->main_pid, md, arg_scope) > 0) {
-                                say("restarting the server of %s (its settings changed)", name);
-                                p->restarted++;
-                                return plan_unit(p, "RestartUnit", UNIT_SERVE, name, "replace");
-                        }
-                        p->unchanged++;
-                        return 0;
-                }
-                if ((st && st->state == MODEL_STATE_FAILED && same_drv) || model_view_build_failed(v)) {
+        model_view_decide_input(v, &in);
+        in.published_is_wanted = hook_published;
+        in.settings_changed = hook_settings;
+        in.previous_available = hook_previous;
+        in.userdata = &hooks;
+        if (decide(&in, &d) < 0)
+                return log_oom();
+
+        switch (d.action) {
+        case ACTION_NONE:
+        case ACTION_ON_ITS_WAY:
+                p->unchanged++;
+                return 0;
+        case ACTION_RETRAIN_AGAIN:
+                say("retraining %s again (drv changed during retraining)", name);
+                p->retrained++;
+                return plan_unit(p, "RestartUnit", UNIT_RETRAIN, name, "replace");
+        case ACTION_RESTART_SERVER:
+                say("restarting the server of %s (its settings changed)", name);
+                p->restarted++;
+                return plan_unit(p, "RestartUnit", UNIT_SERVE, name, "replace");
+        case ACTION_LEAVE_SERVING:
+                if (d.state == VIEW_STOPPED)
+                        say("leaving %s serving its previous model: its retrain was stopped before it finished; "
+                            "run deferred-builds realise %s to resume it",
+                            name, name);
+                else
                         say("leaving %s serving its previous model: retraining the same derivation failed before; "
                             "run deferred-builds realise %s to retry",
                             name, name);
-                        p->left_failed++;
-                        return 0;
-                }
+                p->left_failed++;
+                return 0;
+        case ACTION_RETRAIN:
                 say("retraining %s (drv changed)", name);
                 p->retrained++;
                 return plan_unit(p, "StartUnit", UNIT_RETRAIN, name, "replace");
-        }
-
-        if (unit_is_activating(R)) {
-                if (other_drv) {
-                        say("restarting the training of %s (drv changed)", name);
-                        p->rebuilt++;
-                        if ((r = plan_unit(p, "RestartUnit", UNIT_REALISE, name, "replace")) < 0)
-                                return r;
-                        return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
-                }
-                p->unchanged++;
+        case ACTION_RESTART_TRAINING:
+                say("restarting the training of %s (drv changed)", name);
+                p->rebuilt++;
+                if ((r = plan_unit(p, "RestartUnit", UNIT_REALISE, name, "replace")) < 0)
+                        return r;
+                return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
+        case ACTION_SERVE_WHEN_BUILT:
                 /* Trained by hand (deferred-builds realise): have it served when done. */
-                if (!unit_has_job(S, "start"))
-                        return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
+                p->unchanged++;
+                return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
+        case ACTION_LEAVE_FAILED:
+                say("leaving %s failed: same derivation failed before; run deferred-builds realise %s to "
+                    "retry",
+                    name, name);
+                p->left_failed++;
                 return 0;
-        }
-
-        if (unit_is_failed(R)) {
-                if (same_drv || model_view_build_failed(v)) {
-                        say("leaving %s failed: same derivation failed before; run deferred-builds realise %s to "
-                            "retry",
-                            name, name);
-                        p->left_failed++;
-                        return 0;
-                }
+        case ACTION_START_AFTER_FAILURE:
                 say("starting %s (drv changed since it failed)", name);
                 p->started++;
                 /* Clears the failure and the start-limit counter of the old derivation. */
                 if ((r = plan_unit(p, "ResetFailedUnit", UNIT_REALISE, name, NULL)) < 0)
                         return r;
                 return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
-        }
-
-        if (unit_is_active(R) && ((st && st->state == MODEL_STATE_FAILED && same_drv) || model_view_build_failed(v))) {
-                /* A retrain of this derivation failed; the realised model is the previous one. */
-                say("leaving %s on its previous model: retraining the same derivation failed before; run "
-                    "deferred-builds realise %s to retry",
-                    name, name);
+        case ACTION_LEAVE_PREVIOUS:
+        case ACTION_LEAVE_PREVIOUS_SERVE:
+                if (d.state == VIEW_STOPPED)
+                        say("leaving %s on its previous model: its retrain was stopped before it finished; run "
+                            "deferred-builds realise %s to resume it",
+                            name, name);
+                else
+                        say("leaving %s on its previous model: retraining the same derivation failed before; run "
+                            "deferred-builds realise %s to retry",
+                            name, name);
                 p->left_failed++;
-                if (unit_is_inactive(S))
+                if (d.action == ACTION_LEAVE_PREVIOUS_SERVE)
                         return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
                 return 0;
-        }
-
-        if (unit_is_active(R) && !model_view_is_current(v) && !(!st && published_is(runtime_dir, md))) {
+        case ACTION_REBUILD:
                 say("rebuilding %s (drv changed)", name);
                 p->rebuilt++;
-                if (unit_is_failed(S) && (r = plan_unit(p, "ResetFailedUnit", UNIT_SERVE, name, NULL)) < 0)
+                if (unit_is_failed(model_unit(v, UNIT_SERVE)) &&
+                    (r = plan_unit(p, "ResetFailedUnit", UNIT_SERVE, name, NULL)) < 0)
                         return r;
                 if ((r = plan_unit(p, "RestartUnit", UNIT_REALISE, name, "replace")) < 0)
                         return r;
                 return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");
-        }
-
-        /* The unit forgot the failure (reset-failed, a reboot); the failure memory did not. */
-        if (model_view_build_failed(v)) {
+        case ACTION_LEAVE_REMEMBERED:
                 say("leaving %s failed: building the same derivation failed before; run deferred-builds realise "
                     "%s to retry",
                     name, name);
                 p->left_failed++;
                 return 0;
-        }
-
-        if (unit_is_failed(S)) {
+        case ACTION_LEAVE_SERVER_FAILED:
                 say("leaving %s failed: its server %s failed; see deferred-builds logs %s, run deferred-builds "
                     "restart %s to retry",
                     name, model_unit_name(UNIT_SERVE, name, unit), name, name);
                 p->left_failed++;
                 return 0;
-        }
-
-        if (unit_is_activating(S) || streq(S ? S->active_state : "", "deactivating") || unit_has_job(S, NULL) ||
-            unit_has_job(R, "start")) {
-                p->unchanged++; /* already on its way, or being restarted */
-                return 0;
-        }
-
-        /* After a reboot, the previous model serves while the manifest's trains: realise
-         * publishes it (previous.h), the retrain builds the new one and swaps it in. */
-        char previous[PATH_MAX];
-        if (runtime_dir && state_dir && previous_model(state_dir, runtime_dir, p->generation, md, previous) > 0) {
+        case ACTION_START_PREVIOUS:
+                /* realise publishes the previous model (previous.h), the retrain builds the
+                 * new one and swaps it in. */
                 say("starting %s on its previous model, retraining it (drv changed)", name);
                 p->started++;
                 p->retrained++;
                 if ((r = plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace")) < 0)
                         return r;
                 return plan_unit(p, "StartUnit", UNIT_RETRAIN, name, "replace");
+        case ACTION_START:
+        case _DECIDE_ACTION_MAX:
+                break;
         }
-
         say("starting %s", name);
         p->started++;
         return plan_unit(p, "StartUnit", UNIT_SERVE, name, "replace");

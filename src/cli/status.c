@@ -20,30 +20,74 @@
 #include "util.h"
 
 #define PROGRESS_COLUMNS 48
-#define ERROR_COLUMNS 100 /* the whole text is in --json and the status file */
+/* The last column: shown whole (at most STATUS_ERROR_MAX bytes), since the cause of a
+ * failure is at the end of Nix's message. */
+#define ERROR_COLUMNS (STATUS_ERROR_MAX + 64)
 
 static bool arg_json = false;
 
 static void help(void) {
-        printf("Usage: %s status [--json] [NAME...]\n\n"
+        printf("Usage: %s status [--json] [--silent-after=SECONDS] [NAME...]\n\n"
                "Show the state of every model of the manifest (or of the NAMEs given), plus models\n"
                "removed from the manifest whose units still run or failed.\n\n"
-               "Columns: NAME, STATE (pending, training, substituting, ready, serving, failed,\n"
-               "removed), SINCE, PROGRESS (derivations built/expected and the last build log line),\n"
-               "DRV (the manifest's derivation), OUT (the built output), ERROR.\n\n"
-               "  --json      print a JSON array of objects instead of a table\n"
+               "Columns: NAME, STATE (pending, waiting, substituting, training, silent, ready,\n"
+               "serving, stopped, failed, removed), SINCE, PROGRESS (derivations built/expected and\n"
+               "the last build log line; of a retrain too), DRV (the manifest's derivation), OUT\n"
+               "(the built output), ERROR.\n\n"
+               "Exit status: 0 when no model failed, stopped or went silent; %s when one failed\n"
+               "(its training, its server, or its retrain); %s when none failed but one is stopped\n"
+               "or silent.\n\n"
+               "  --json                  print a JSON array of objects instead of a table\n"
+               "  --silent-after=SECONDS  a training without a log line for this long is \"silent\"\n"
+               "                          (default %llu; 0: never)\n"
                "  --user      the user manager's models     --system  the system's (default)\n"
                "  -h --help   show this help\n",
-               program_invocation_short_name);
+               program_invocation_short_name, EXIT_STR(EXIT_MODEL_FAILED), EXIT_STR(EXIT_MODEL_STALLED),
+               SILENT_AFTER_DEFAULT_SEC);
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        static const VerbFlag flags[] = { { "json", &arg_json }, {} };
-        return verb_parse_flags(argc, argv, help, flags);
+        static const struct option opts[] = {
+                COMMON_OPTIONS,
+                { "json", no_argument, NULL, ARG_JSON },
+                { "silent-after", required_argument, NULL, ARG_SILENT_AFTER },
+                {},
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
+                if (common_option(c))
+                        continue;
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_JSON:
+                        arg_json = true;
+                        break;
+                case ARG_SILENT_AFTER:
+                        if (safe_atou64(optarg, &arg_silent_after) < 0 || arg_silent_after > 365ULL * 86400)
+                                return operand_error(argv, "--silent-after= takes a number of seconds");
+                        break;
+                default:
+                        return option_error(c, argv);
+                }
+        }
+        return CLI_CONTINUE;
 }
 
 static void progress_text(const ModelView *v, char *buf, size_t n) {
         const StatusInfo *st = v->status;
+        if (v->view_state == VIEW_WAITING) {
+                snprintf(buf, n, "%swaiting for a cache", v->retraining ? "retraining: " : "");
+                return;
+        }
+        if (v->detail) {
+                /* Silence says more than the counts. */
+                snprintf(buf, n, "%s%s%s%s", v->retraining ? "retraining: " : "", v->detail,
+                         st && !isempty(st->last_line) && v->view_state == VIEW_SILENT ? ", last: " : "",
+                         st && v->view_state == VIEW_SILENT ? st->last_line : "");
+                return;
+        }
         if (!st || (st->expected == 0 && isempty(st->last_line))) {
                 snprintf(buf, n, v->retraining ? "retraining" : "-");
                 return;
@@ -62,7 +106,7 @@ static const char *out_of(const ModelView *v) {
 }
 
 static void resolve_served(ModelView *v, const char *runtime_dir) {
-        if (!runtime_dir || !streq(v->state, "serving") || (v->status && !isempty(v->status->out)))
+        if (!runtime_dir || !unit_is_active(model_unit(v, UNIT_SERVE)) || (v->status && !isempty(v->status->out)))
                 return;
         _cleanup_free_ char *link = strjoin(runtime_dir, "/" PUBLISHED_SUBDIR "/", v->name);
         if (link)
@@ -104,6 +148,8 @@ static int print_json(ModelView *views, size_t n) {
                         fputs("}", f);
                 }
                 fprintf(f, ",\"retraining\":%s", v->retraining ? "true" : "false");
+                fputs(",\"detail\":", f);
+                json_string(f, v->detail);
                 fputs(",\"drv\":", f);
                 json_string(f, v->model ? v->model->drv : NULL);
                 fputs(",\"status_drv\":", f);
@@ -154,7 +200,9 @@ static int print_table(ModelView *views, size_t n) {
                 utf8_truncate(progress_cut, sizeof progress_cut, progress, PROGRESS_COLUMNS);
                 format_store_path(drv, sizeof drv, v->model ? v->model->drv : NULL);
                 format_store_path(out, sizeof out, out_of(v));
-                utf8_truncate(error, sizeof error, v->error ? v->error : "-", ERROR_COLUMNS);
+                /* A wait is no error, but its reason is what the row has to say. */
+                const char *why = v->error ? v->error : v->view_state == VIEW_WAITING ? v->detail : NULL;
+                utf8_truncate(error, sizeof error, why ? why : "-", ERROR_COLUMNS);
                 const char *cells[_COL_MAX] = { v->name, v->state, since, progress_cut, drv, out, error };
                 for (size_t c = 0; c < _COL_MAX; c++) {
                         rows[i].cell[c] = strdup(cells[c]);
@@ -291,14 +339,21 @@ static int run(char **names) {
         else
                 r = print_table(views, n_views);
 
-finish:
-        for (size_t i = 0; i < n_views; i++)
+finish:;
+        /* For monitoring: a failure outranks a stall, which outranks all being well. */
+        int health = 0;
+        for (size_t i = 0; i < n_views; i++) {
+                if (views[i].alarm || views[i].view_state == VIEW_FAILED)
+                        health = CLI_EXIT_MODEL_FAILED;
+                else if (health == 0 && (views[i].view_state == VIEW_STOPPED || views[i].view_state == VIEW_SILENT))
+                        health = CLI_EXIT_MODEL_STALLED;
                 model_view_done(&views[i]);
+        }
         if (r < 0)
                 return r;
         if (fflush(stdout) != 0)
                 return log_error_errno(-errno, "Failed to write the status: %m");
-        return ret;
+        return ret != 0 ? ret : health;
 }
 
 int verb_status(int argc, char *argv[]) {

@@ -6,6 +6,8 @@
 
 #define EXIT_OK 0
 #define EXIT_GENERIC 1        /* check failed, or another failure */
+#define EXIT_MODEL_FAILED 2   /* status: a model failed (its training, server or retrain) */
+#define EXIT_MODEL_STALLED 3  /* status: none failed, but one is stopped or silent */
 #define EXIT_USAGE 64         /* bad arguments */
 #define EXIT_BUILD_FAILED 65  /* this derivation failed; a retry would fail the same way */
 #define EXIT_NOINPUT 66       /* manifest missing, unreadable or rejected; model not in it */

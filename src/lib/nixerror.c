@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "errtext.h"
 #include "nixerror.h"
 #include "nixlog.h"
 #include "nixmsg.h"
@@ -127,8 +128,27 @@ static bool append_error(NixProgress *p, const char *text) {
         return true;
 }
 
-/* Records one warning (text already sanitised, starting with "warning:"). */
-static void record_warning(NixProgress *p, const char *text) {
+/* A download the file transfer retries (Nix's filetransfer.cc: "unable to download 'URL':
+ * REASON; retrying in N ms"), or gives up ("unable to download 'URL': REASON"), as the
+ * daemon warns its client of it. Returns whether p->waiting changed. */
+static bool track_waiting(NixProgress *p, const char *body) {
+        const char *t = startswith(body, "error:");
+        t = t ? t + strspn(t, " ") : body;
+        /* While something builds or substitutes, nothing waits only on a cache. */
+        if (!startswith(t, "unable to download '") || p->building || p->substituting)
+                return false;
+        char was[sizeof p->waiting];
+        copy_bytes(was, p->waiting, sizeof was);
+        if (contains(t, "; retrying in "))
+                set_cut(p->waiting, sizeof p->waiting, t);
+        else
+                p->waiting[0] = 0;
+        return !streq(was, p->waiting);
+}
+
+/* Records one warning (text already sanitised, starting with "warning:"); returns whether
+ * p->waiting changed. */
+static bool record_warning(NixProgress *p, const char *text) {
         const char *body = startswith(text, "warning:");
 
         assert(body);
@@ -138,6 +158,7 @@ static void record_warning(NixProgress *p, const char *text) {
         set_cut(p->warning, sizeof p->warning, body);
         if (p->n_warnings < UINT_MAX)
                 p->n_warnings++;
+        return track_waiting(p, body);
 }
 
 bool nixlog_handle_msg(NixProgress *p, const NixMessage *m) {
@@ -146,14 +167,16 @@ bool nixlog_handle_msg(NixProgress *p, const NixMessage *m) {
         if (!m->has_msg || !m->has_level || m->level > 1)
                 return false;
         text_sanitize(m->msg, m->msg_len, text, sizeof text, true);
-        if (startswith(text, "warning:")) {
-                record_warning(p, text);
-                return false;
-        }
+        if (startswith(text, "warning:"))
+                return record_warning(p, text);
         if (m->level != 0)
                 return false;
-        if (is_error_text(text))
-                return record_error(p, text, false);
+        if (is_error_text(text)) {
+                /* The raw message, not its first bytes: a builder's cause is at its end. */
+                char summary[NIXLOG_ERROR_MAX + sizeof "error: "];
+                nix_error_summarize(m->msg, m->msg_len, summary, sizeof summary);
+                return record_error(p, is_error_text(summary) ? summary : text, false);
+        }
         /* build-remote: "cannot build on 'MACHINE': error: cannot connect to ...". Nix then
          * looks for another machine and may end with "unable to start any build". */
         if (startswith(text, "cannot build on '"))
@@ -168,9 +191,8 @@ bool nixlog_handle_plain(NixProgress *p, const char *line, size_t len) {
         if (is_error_text(text))
                 return record_error(p, text, true);
         if (startswith(text, "warning:")) {
-                record_warning(p, text);
                 p->in_plain_error = false;
-                return false;
+                return record_warning(p, text);
         }
         if (p->in_plain_error && len > 0 && (line[0] == ' ' || line[0] == '\t') && text[0])
                 return append_error(p, text);

@@ -107,6 +107,8 @@ static bool activities_changed(NixProgress *p) {
         changed |= set_bool(&p->substituting, substituting);
         changed |= set_string(p->current_drv, sizeof p->current_drv, latest ? latest->drv : "");
         changed |= set_string(p->machine, sizeof p->machine, latest ? latest->machine : "");
+        if (p->building || p->substituting)
+                changed |= set_string(p->waiting, sizeof p->waiting, "");
         return changed;
 }
 
@@ -172,6 +174,8 @@ static bool handle_result(NixProgress *p, const NixMessage *m) {
         if (m->type == NIX_RES_BUILD_LOG_LINE || m->type == NIX_RES_POST_BUILD_LOG_LINE) {
                 const NixField *f = nix_message_field(m, 0, FIELD_STRING);
                 char line[NIXLOG_LINE_MAX + 1];
+                if (p->n_log_lines < ULLONG_MAX)
+                        p->n_log_lines++;
                 /* Blank lines say nothing about progress: keep the last one that did. */
                 if (f && text_sanitize_log_line(f->str, f->str_len, line, sizeof line) > 0)
                         changed = set_string(p->last_line, sizeof p->last_line, line);

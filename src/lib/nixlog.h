@@ -45,7 +45,7 @@ enum {
 };
 
 #define NIXLOG_LINE_MAX 200        /* bytes of last_line; matches STATUS_LINE_MAX */
-#define NIXLOG_ERROR_MAX 400       /* bytes of error; matches STATUS_ERROR_MAX */
+#define NIXLOG_ERROR_MAX 400       /* bytes of error; fits STATUS_ERROR_MAX with our words */
 #define NIXLOG_DRV_MAX 255         /* bytes of current_drv */
 #define NIXLOG_MACHINE_MAX 127     /* bytes of machine */
 #define NIXLOG_MAX_ACTIVITIES 64   /* running activities tracked (other than builds) */
@@ -99,10 +99,11 @@ typedef struct NixProgress {
          * of invalid UTF-8; leading and trailing spaces trimmed; cut at NIXLOG_LINE_MAX
          * bytes on a character boundary. A blank line leaves the previous one. */
         char last_line[NIXLOG_LINE_MAX + 1];
-        /* Last error: a level-0 "msg" whose text starts with "error:", or a plain
-         * "error: ..." line together with its indented continuation lines; sanitised as
-         * last_line, with every run of whitespace collapsed to one space and the leading
-         * "error:" removed, cut at NIXLOG_ERROR_MAX bytes. Warnings ("warning: ...", even
+        /* Last error: a level-0 "msg" whose text starts with "error:" (in one line by
+         * nix_error_summarize(), errtext.h: a failed builder's quoted log keeps its last
+         * meaningful lines whole), or a plain "error: ..." line together with its indented
+         * continuation lines; sanitised as last_line, with every run of whitespace collapsed
+         * to one space and the leading "error:" removed, at most NIXLOG_ERROR_MAX bytes. Warnings ("warning: ...", even
          * when they quote an error), "error (ignored): ..." and other level-0 messages are
          * not errors. One exception to "last": a report of failed dependencies ("N
          * dependencies of derivation 'D' failed to build") does not replace an earlier
@@ -117,6 +118,15 @@ typedef struct NixProgress {
          * see them, or a model trains locally for reasons nobody was told. */
         char warning[NIXLOG_ERROR_MAX + 1];
         unsigned n_warnings; /* warnings recorded (saturates at UINT_MAX) */
+        /* What nothing waits on but a cache: the last warning, while nothing builds or
+         * substitutes, that a download is retried ("unable to download 'URL': REASON;
+         * retrying in N ms", an offline machine's substituter), sanitised as error,
+         * without a leading "error:"; cleared when that cache is given up ("unable to
+         * download 'URL': REASON" without "retrying") or a build or substitution starts.
+         * Cut at NIXLOG_LINE_MAX bytes. A change counts. */
+        char waiting[NIXLOG_LINE_MAX + 1];
+        /* Build log lines seen, blank ones too (saturates): the build printed something. */
+        unsigned long long n_log_lines;
 
         /* Internal state below. */
         unsigned long long builds_id, copy_paths_id; /* valid when has_* */
@@ -136,8 +146,9 @@ void nixlog_init(NixProgress *p);
  * public field of p changed (what the status line or status file shows), else 0. Never
  * fails: malformed "@nix " JSON is ignored, other plain lines only matter when they
  * are errors ("error: ...") or continue one (indented lines right after it), or are
- * warnings ("warning: ..."). A new warning alone does not count as a change: the status
- * line and file do not show warnings; callers compare n_warnings to forward them.
+ * warnings ("warning: ..."). A new warning alone does not count as a change (the status
+ * line and file do not show warnings; callers compare n_warnings to forward them), unless
+ * it changes waiting.
  *
  * Running activities live in fixed tables: NIXLOG_MAX_BUILDS actBuild activities and
  * NIXLOG_MAX_ACTIVITIES others; when a table is full, a new activity evicts the oldest

@@ -23,9 +23,13 @@
 #define STATUS_FILE_MAX (64 * 1024)
 
 static const char *const state_names[_MODEL_STATE_MAX] = {
-        [MODEL_STATE_UNKNOWN] = "unknown",         [MODEL_STATE_PENDING] = "pending",
-        [MODEL_STATE_SUBSTITUTING] = "substituting", [MODEL_STATE_TRAINING] = "training",
-        [MODEL_STATE_READY] = "ready",             [MODEL_STATE_FAILED] = "failed",
+        [MODEL_STATE_UNKNOWN] = "unknown",
+        [MODEL_STATE_PENDING] = "pending",
+        [MODEL_STATE_SUBSTITUTING] = "substituting",
+        [MODEL_STATE_TRAINING] = "training",
+        [MODEL_STATE_READY] = "ready",
+        [MODEL_STATE_FAILED] = "failed",
+        [MODEL_STATE_STOPPED] = "stopped",
 };
 
 const char *model_state_to_string(ModelState s) {
@@ -105,6 +109,10 @@ static int status_format(const ModelStatus *st, char **ret, size_t *ret_len) {
                 st->expected);
         put_text(f, "last_line", st->last_line, sizeof st->last_line, STATUS_LINE_MAX);
         put_text(f, "error", st->error, sizeof st->error, STATUS_ERROR_MAX);
+        /* Keys newer readers may find missing (older writers) go before the last one, so
+         * that every truncated file still lacks a required key. */
+        fprintf(f, "last_output=%llu\n", st->last_output);
+        put_text(f, "waiting", st->waiting, sizeof st->waiting, STATUS_LINE_MAX);
         fprintf(f, "attempts=%u\n", st->attempts);
         bool failed = ferror(f);
         if (fclose(f) != 0 || failed) {
@@ -157,12 +165,15 @@ enum {
         K_LAST_LINE,
         K_ERROR,
         K_ATTEMPTS,
+        _K_REQUIRED, /* the keys below may be missing */
+        K_LAST_OUTPUT = _K_REQUIRED,
+        K_WAITING,
         _K_MAX,
 };
 
 static const char *const key_names[_K_MAX] = {
-        "state", "model", "drv", "out", "generation", "root", "started", "finished", "progress", "last_line", "error",
-        "attempts",
+        "state",    "model",    "drv",       "out",   "generation", "root",        "started",
+        "finished", "progress", "last_line", "error", "attempts",   "last_output", "waiting",
 };
 
 /* Marks the status unreadable: zeroed, UNKNOWN, and an error saying why. */
@@ -287,11 +298,18 @@ int status_parse(const char *text, size_t size, ModelStatus *st) {
                                 return bad(st, "not a number:", key);
                         st->attempts = (unsigned) u;
                         break;
+                case K_LAST_OUTPUT:
+                        if (!small_ok || safe_atou64(small, &st->last_output) < 0)
+                                return bad(st, "not a number:", key);
+                        break;
+                case K_WAITING:
+                        copy_sanitised(st->waiting, sizeof st->waiting, v, vlen);
+                        break;
                 }
         }
 
         /* The writer always writes every key: a missing one means the file was cut. */
-        for (int i = 0; i < _K_MAX; i++)
+        for (int i = 0; i < _K_REQUIRED; i++)
                 if (!seen[i])
                         return bad(st, "missing key", key_names[i]);
         return 0;

@@ -14,6 +14,7 @@ typedef enum ModelState {
         MODEL_STATE_TRAINING,
         MODEL_STATE_READY,
         MODEL_STATE_FAILED,
+        MODEL_STATE_STOPPED, /* asked to stop (systemctl stop) before the build finished */
         _MODEL_STATE_MAX,
 } ModelState;
 
@@ -21,7 +22,7 @@ const char *model_state_to_string(ModelState s);
 ModelState model_state_from_string(const char *s); /* MODEL_STATE_UNKNOWN when unknown */
 
 #define STATUS_LINE_MAX 200
-#define STATUS_ERROR_MAX 400
+#define STATUS_ERROR_MAX 1024
 
 typedef struct ModelStatus {
         ModelState state;
@@ -35,6 +36,9 @@ typedef struct ModelStatus {
         char last_line[STATUS_LINE_MAX + 1];
         char error[STATUS_ERROR_MAX + 1];
         unsigned attempts;
+        /* Written always, read when present (files of older versions lack them): */
+        unsigned long long last_output;    /* UNIX seconds of the build's last log line, 0 none */
+        char waiting[STATUS_LINE_MAX + 1]; /* why nothing runs yet (a cache retried), or "" */
 } ModelStatus;
 
 /* Writes RUNTIME/status/NAME atomically (creating RUNTIME/status). Values are sanitised:

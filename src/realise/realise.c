@@ -55,15 +55,19 @@ void context_done(Context *c) {
 static int fail(Context *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(Context *c, int status, const char *fmt, ...) {
         char text[2048];
-        /* A failed swap changed nothing for the server: say so first (the status file
-         * keeps only the start of a long error). */
-        int n = c->swap ? snprintf(text, sizeof text, "swap not done, the previous model keeps serving: ") : 0;
+        /* A failed swap changed nothing for the server: say so, once, first. A stop is
+         * not a failure: its own words say what happened. */
+        int n = !c->swap ? 0
+                : c->terminate_signal
+                ? snprintf(text, sizeof text, "the previous model keeps serving: ")
+                : snprintf(text, sizeof text, "retraining failed, the previous model keeps serving: ");
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(text + n, sizeof text - (size_t) n, fmt, ap);
         va_end(ap);
 
-        c->st.state = MODEL_STATE_FAILED;
+        c->st.state = c->terminate_signal ? MODEL_STATE_STOPPED : MODEL_STATE_FAILED;
+        c->st.waiting[0] = 0;
         c->st.finished = (unsigned long long) time(NULL);
         status_set(c->st.error, sizeof c->st.error, text);
         if (c->runtime_dir)
@@ -435,8 +439,9 @@ static int realise_with_retries(Context *c, NixRun *run) {
                         why[--wl] = 0;
                 if (c->terminate_signal)
                         return fail(c, EXIT_GENERIC,
-                                    "stopped by %s before the build of %s finished; it resumes at the next start",
-                                    signal_name(c->terminate_signal, (char[16]){ 0 }), c->md->drv);
+                                    "stopped by %s before the build of %s finished; deferred-builds realise %s "
+                                    "resumes it",
+                                    signal_name(c->terminate_signal, (char[16]){ 0 }), c->md->drv, c->md->name);
 
                 if (drv_missing(c))
                         return fail_no_drv(c);

@@ -15,6 +15,8 @@
 #include "utf8.h"
 #include "util.h"
 
+#define OUTPUT_STAMP_SEC 5ULL
+
 unsigned long long elapsed_sec(const Context *c) {
         return (now_usec(CLOCK_MONOTONIC) - c->start_usec) / 1000000ULL;
 }
@@ -93,13 +95,36 @@ void report_event(Context *c, int priority, const char *fmt, ...) {
                 log_internal(priority, 0, "%s", text);
 }
 
+/* When the build last printed: silence is measured from it (or from the build's start). */
+static bool stamp_output(Context *c, const NixProgress *p) {
+        static unsigned long long seen_lines;
+        static bool was_building;
+        bool printed = p->n_log_lines != seen_lines || (p->building && !was_building);
+        seen_lines = p->n_log_lines;
+        was_building = p->building;
+        if (!printed)
+                return false;
+        unsigned long long now = (unsigned long long) time(NULL), before = c->st.last_output;
+        c->st.last_output = now;
+        /* A chatty build would rewrite the file for every line: seconds are enough. */
+        return now >= before + OUTPUT_STAMP_SEC;
+}
+
 void report_progress(Context *c, const NixProgress *p) {
         static char last_sent[1024];
         char text[1024];
 
+        bool stamp_due = stamp_output(c, p);
+        bool waiting_changed = !streq(c->st.waiting, p->waiting);
+        if (waiting_changed)
+                status_set(c->st.waiting, sizeof c->st.waiting, p->waiting);
         status_line_format(p, c->model_name, elapsed_sec(c), text, sizeof text);
-        if (streq(text, last_sent))
+        if (streq(text, last_sent) && !stamp_due && !waiting_changed)
                 return;
+        if (streq(text, last_sent)) {
+                report_status(c);
+                return;
+        }
         snprintf(last_sent, sizeof last_sent, "%s", text);
         report_notify("%s", text);
 

@@ -62,7 +62,7 @@ static void output_elapsed(Output *o, unsigned long long sec) {
 void status_line_format(const NixProgress *p, const char *model, unsigned long long elapsed_sec, char *buf,
                         size_t size) {
         Output o = { .buf = buf, .size = size };
-        bool substituting;
+        bool substituting, waiting;
         char name[256];
 
         assert(p);
@@ -72,13 +72,21 @@ void status_line_format(const NixProgress *p, const char *model, unsigned long l
         buf[0] = 0;
 
         substituting = p->substituting && !p->building;
-        output_string(&o, substituting ? "substituting" : "training");
+        waiting = p->waiting[0] && !p->building && !p->substituting;
+        output_string(&o, substituting ? "substituting" : waiting ? "waiting for a cache" : "training");
         text_sanitize(model ? model : "", model ? strlen(model) : 0, name, sizeof name, false);
         if (name[0]) {
                 output_string(&o, " ");
                 output_string(&o, name);
         }
         output_string(&o, ": ");
+        if (waiting) {
+                output_string(&o, p->waiting);
+                output_string(&o, ", ");
+                output_elapsed(&o, elapsed_sec);
+                output_string(&o, " elapsed");
+                return;
+        }
         if (substituting) {
                 output_u64(&o, p->subst_done);
                 output_string(&o, "/");

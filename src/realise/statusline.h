@@ -10,6 +10,7 @@
  *
  *   "training MODEL: DONE/EXPECTED derivations built[, FAILED failed], ELAPSED elapsed[, last: LAST_LINE]"
  *   "substituting MODEL: DONE/EXPECTED paths substituted, ELAPSED elapsed[, last: LAST_LINE]"
+ *   "waiting for a cache MODEL: WAITING, ELAPSED elapsed"   (nothing builds or substitutes)
  *
  * e.g. "training mnist: 2/5 derivations built, 12m elapsed, last: epoch 3/10".
  * "substituting" when an actSubstitute activity runs and no actBuild does; "training"

@@ -5,7 +5,7 @@
  * the text fields are bounded, NUL-terminated, valid UTF-8 without control characters.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Isrc/lib \
- *         -Isrc/realise src/lib/{utf8,jsonread,nixmsg,nixerror,nixlog,util}.c \
+ *         -Isrc/realise src/lib/{utf8,jsonread,nixmsg,nixerror,errtext,nixlog,util}.c \
  *         src/realise/statusline.c tests/fuzz/fuzz_nixlog.c -o build/fuzz_nixlog
  *   build/fuzz_nixlog -max_total_time=300 tests/fuzz/corpus/nixlog */
 #include <stddef.h>
@@ -60,6 +60,9 @@ static void check_progress(const NixProgress *p) {
         check_text(p->warning, NIXLOG_ERROR_MAX, true);
         check_text(p->current_drv, NIXLOG_DRV_MAX, true);
         check_text(p->machine, NIXLOG_MACHINE_MAX, true);
+        check_text(p->waiting, NIXLOG_LINE_MAX, true);
+        if (p->building || p->substituting)
+                CHECK(p->waiting[0] == 0); /* a build or substitution ends a wait */
         if (!p->building)
                 CHECK(p->current_drv[0] == 0 && p->machine[0] == 0);
         CHECK((p->n_errors == 0) == (nixlog_classify(p) == NIX_FAILURE_NONE));

@@ -298,7 +298,8 @@ systemctl --user stop deferred-realise@long.service
 t1=$(ms_now)
 ok "stop took $((t1 - t0)) ms (< 5 s, the build had 60 s to go)" test $((t1 - t0)) -lt 5000
 is "$(prop long ActiveState)/$(prop long Result)" "inactive/success" "the unit stopped cleanly (died of SIGTERM)"
-like "$(statusfield long error)" '^stopped by SIGTERM before the build of .* finished' "status file says why"
+like "$(statusfield long error)" '^stopped by SIGTERM before the build of .* finished; deferred-builds realise long resumes it$' "status file says why"
+is "$(statusfield long state)" "stopped" "status file: state=stopped, not failed"
 ok "no root for the stopped build" test ! -e "$STATE/roots/$GEN/long"
 
 # --------------------------------------------------------------------------------------
@@ -336,8 +337,9 @@ DEFERRED_BUILDS_RUNTIME_DIR="$RUNTIME" "$ABS_BUILD/deferred-realise" swap alpha 
 is "$?" "65" "the failed swap exits 65"
 is "$(readlink "$RUNTIME/models/alpha")" "$STATE/roots/$GEN2/alpha" "RUNTIME/models/alpha still points at the served root"
 ok "no root in the failed generation's folder" test ! -e "$STATE/roots/$GEN3/alpha"
-like "$(statusfield alpha error)" '^swap not done, the previous model keeps serving: build of model alpha failed: builder for .* failed with exit code 3' \
+like "$(statusfield alpha error)" '^retraining failed, the previous model keeps serving: build of model alpha failed: builder for .* failed with exit code 3' \
         "status file: the error says the previous model keeps serving"
+is "$(statusfield alpha error | grep -o 'keeps serving' | wc -l)" 1 "status file: and says it once"
 is "$(unit_prop deferred-serve@alpha.service MainPID)" "$SERVE_PID" "the server was not touched"
 
 # --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ if ! command -v clang-tidy >/dev/null; then
         tap_done
         exit 1
 fi
-flags=(-std=gnu11 -D_GNU_SOURCE -Isrc/lib -Isrc/realise)
+flags=(-std=gnu11 -D_GNU_SOURCE -Isrc/lib -Isrc/realise -Isrc/cli)
 read -r -a deps <<<"$(pkg-config --cflags libsystemd inih 2>/dev/null)"
 flags+=("${deps[@]}")
 

@@ -45,6 +45,8 @@ static const char sample_text[] = "state=training\n"
                                   "progress=2/5\n"
                                   "last_line=epoch 3/10 loss=0.42\n"
                                   "error=\n"
+                                  "last_output=0\n"
+                                  "waiting=\n"
                                   "attempts=3\n";
 
 static char *read_status_text(const char *dir, const char *model) {
@@ -122,11 +124,11 @@ static void test_sanitises_control_characters(void **state) {
 
         _cleanup_free_ char *text = read_status_text(dir, "resnet-small");
         assert_non_null(text);
-        /* Still exactly twelve lines: an embedded newline never starts a key. */
+        /* Still exactly fourteen lines: an embedded newline never starts a key. */
         size_t lines = 0;
         for (const char *p = text; *p; p++)
                 lines += *p == '\n';
-        assert_int_equal(lines, 12);
+        assert_int_equal(lines, 14);
         assert_non_null(strstr(text, "last_line=line one?state=ready??[31mred?\n"));
         assert_non_null(strstr(text, "error=tab?here?c1 and bad utf8 ?? ok \xc3\xa9t\xc3\xa9\n"));
 
@@ -161,6 +163,30 @@ static void test_truncates_long_text_at_character_boundary(void **state) {
                  (int) (strstr(sample_text, "last_line=") - sample_text), sample_text, longline);
         assert_int_equal(status_parse(text, strlen(text), &back), 0);
         assert_int_equal(strlen(back.last_line), 199); /* 'x' + 99 complete characters */
+}
+
+/* A stopped build, its last output time and what it waits for survive a write; a file of
+ * an older writer, without those keys, still reads. */
+static void test_stopped_waiting_last_output(void **state) {
+        const char *dir = *state;
+        ModelStatus st = sample(), back;
+        st.state = MODEL_STATE_STOPPED;
+        st.last_output = 1700000123;
+        snprintf(st.waiting, sizeof st.waiting, "unable to download 'http://c/nix-cache-info': refused; retrying");
+        assert_int_equal(status_write(dir, &st), 0);
+        assert_int_equal(status_read(dir, "resnet-small", &back), 0);
+        assert_int_equal(back.state, MODEL_STATE_STOPPED);
+        assert_int_equal(back.last_output, 1700000123);
+        assert_string_equal(back.waiting, st.waiting);
+
+        char old[sizeof sample_text];
+        snprintf(old, sizeof old, "%.*sattempts=3\n", (int) (strstr(sample_text, "last_output=") - sample_text),
+                 sample_text);
+        assert_int_equal(status_parse(old, strlen(old), &back), 0);
+        assert_int_equal(back.last_output, 0);
+        assert_string_equal(back.waiting, "");
+        assert_int_equal(back.attempts, 3);
+        assert_int_equal(status_parse("state=stopped\n", 14, &back), -EBADMSG); /* still needs every other key */
 }
 
 static void test_truncated_file(void **state) {
@@ -334,6 +360,7 @@ static void test_no_temp_files_left(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_state_names_round_trip),
+                cmocka_unit_test_setup_teardown(test_stopped_waiting_last_output, setup_dir, teardown_dir),
                 cmocka_unit_test_setup_teardown(test_write_exact_text, setup_dir, teardown_dir),
                 cmocka_unit_test_setup_teardown(test_round_trip, setup_dir, teardown_dir),
                 cmocka_unit_test_setup_teardown(test_sanitises_control_characters, setup_dir, teardown_dir),
@@ -344,8 +371,7 @@ int main(void) {
                 cmocka_unit_test(test_binary_and_empty),
                 cmocka_unit_test(test_unknown_keys_ignored),
                 cmocka_unit_test_setup_teardown(test_read_missing_and_bad_files, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_write_rejects_bad_model_and_creates_dir, setup_dir,
-                                                teardown_dir),
+                cmocka_unit_test_setup_teardown(test_write_rejects_bad_model_and_creates_dir, setup_dir, teardown_dir),
                 cmocka_unit_test_setup_teardown(test_no_temp_files_left, setup_dir, teardown_dir),
         };
         return cmocka_run_group_tests_name("status", tests, NULL, NULL);
