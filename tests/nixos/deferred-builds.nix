@@ -483,7 +483,7 @@ pkgs.testers.runNixOSTest {
         serving.succeed("systemctl start deferred-builds-metrics.service")
         own = json.loads(serving.succeed(f"{PROM_STATES} {TEXTFILE}"))
         assert own["states"].get("api") == "serving", own
-        serving.wait_for_open_port(9100)
+        serving.wait_for_open_port(9100, addr="127.0.0.1")
         exported = json.loads(serving.succeed(f"{PROM_STATES} http://127.0.0.1:9100/metrics"))
         assert exported["textfile_scrape_error"] == 0, exported
         assert exported["states"].get("api") == "serving", exported
