@@ -7,8 +7,9 @@ set -eu
 # requires ("the group 'nixbld' specified in 'build-users-group' does not exist").
 # --no-install-recommends below would leave it out. debootstrap and systemd-container
 # boot the Debian system the tests/system suites run on (tests/lib/booted.sh).
-# python3-prometheus-client is the real OpenMetrics parser the metrics output is checked with.
-pkgs="build-essential pkg-config debootstrap systemd-container libsystemd-dev libinih-dev libcmocka-dev nix-bin nix-setup-systemd clang clang-tidy libclang-rt-14-dev perl strace util-linux procps curl psmisc valgrind openssh-server openssh-client iproute2 python3-prometheus-client"
+# python3-prometheus-client is the real OpenMetrics parser the metrics output is checked with;
+# python3-pyflakes checks the NixOS VM test's driver script (tests/nix/vm-test.sh).
+pkgs="build-essential pkg-config debootstrap systemd-container libsystemd-dev libinih-dev libcmocka-dev nix-bin nix-setup-systemd clang clang-tidy libclang-rt-14-dev perl strace util-linux procps curl psmisc valgrind openssh-server openssh-client iproute2 python3-prometheus-client python3-pyflakes"
 missing=""
 for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
