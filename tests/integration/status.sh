@@ -25,6 +25,7 @@ PY_FIXTURE="$TOP/tests/integration/fixtures/status/py.nix"
 pydrv() {
         local a=(--argstr name "$1" --argstr nonce "$CLI_NONCE" --argstr variant "${2:-1}" --argstr seconds "${3:-0}")
         [ "${4:-}" = fail ] && a+=(--arg fail true)
+        [ "${4:-}" = bar ] && a+=(--arg bar true)
         local root="$HARNESS_TMP/drv-roots/py-$1-${2:-1}-${3:-0}-${4:-ok}"
         nix-instantiate "$PY_FIXTURE" "${a[@]}" --add-root "$root" >/dev/null 2>&1 && readlink "$root"
 }
@@ -43,7 +44,8 @@ DRV_ALPHA2=$(pydrv alpha 2 40)
 DRV_PYFAIL=$(pydrv pyfail 1 0 fail)
 DRV_SLOW=$(pydrv slow 1 40)
 DRV_OFFLINE=$(pydrv offline)
-ok "fixtures instantiated" test -e "$DRV_ALPHA" -a -e "$DRV_ALPHA2" -a -e "$DRV_PYFAIL" -a -e "$DRV_SLOW" -a -e "$DRV_OFFLINE"
+DRV_BAR=$(pydrv bar 1 40 bar)
+ok "fixtures instantiated" test -e "$DRV_ALPHA" -a -e "$DRV_ALPHA2" -a -e "$DRV_PYFAIL" -a -e "$DRV_SLOW" -a -e "$DRV_OFFLINE" -a -e "$DRV_BAR"
 # offline: its only cache refuses connections, as on a machine without network.
 write_manifest() { # write_manifest ALPHA_DRV
         {
@@ -51,6 +53,7 @@ write_manifest() { # write_manifest ALPHA_DRV
                 model alpha "$1"
                 model pyfail "$DRV_PYFAIL"
                 model slow "$DRV_SLOW"
+                model bar "$DRV_BAR"
                 model offline "$DRV_OFFLINE" | sed 's|^substituters =$|substituters = http://127.0.0.1:9|'
         } >"$DEFERRED_BUILDS_MANIFEST.tmp" && mv "$DEFERRED_BUILDS_MANIFEST.tmp" "$DEFERRED_BUILDS_MANIFEST"
 }
@@ -64,7 +67,7 @@ harness_start || tap_bail "the user manager starts"
 diag "nothing started: every model pending, exit 0"
 st
 is "$rc" 0 "status of pending models exits 0"
-is "$(printf '%s\n' "$out" | grep -cE '^(alpha|pyfail|slow|offline) +pending ')" 4 "four pending rows"
+is "$(printf '%s\n' "$out" | grep -cE '^(alpha|pyfail|slow|offline|bar) +pending ')" 5 "five pending rows"
 
 # ---------------------------------------------------------------------------------------
 diag "a Python exception: its type and message in status, exit 2"
@@ -97,6 +100,17 @@ is "$rc/$(printf '%s\n' "$out" | awk '$1 == "slow" {print $2}')" "0/training" "-
 run_bad=$("$DB" status --silent-after=soon 2>&1)
 is "$?" 64 "--silent-after= takes a number"
 like "$run_bad" "--silent-after= takes a number of seconds" "and says so"
+
+# ---------------------------------------------------------------------------------------
+diag "a carriage-return progress bar: its last state, not the redraws"
+systemctl --user start --no-block deferred-realise@bar.service
+ok "the bar's line reached status" wait_for 30 sh -c "$DB status --json bar | grep -q '10/10'"
+is "$(json_of bar 'x["state"], x["progress"]["last_line"]')" "training epoch 1/2 of bar: 100%|##########| 10/10" \
+        "status --json: the bar as last drawn"
+st bar
+like "$out" "bar +training .*epoch 1/2 of bar: 100%\|##########\| 10/10" "the table shows the bar's last state"
+unlike "$out" " 90%" "and none of its earlier redraws"
+systemctl --user stop deferred-realise@bar.service
 
 # ---------------------------------------------------------------------------------------
 diag "a stopped training"
