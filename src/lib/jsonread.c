@@ -258,3 +258,40 @@ int json_skip_value(Cursor *c, unsigned depth) {
                 return json_number(c, &v, &valid);
         }
 }
+
+int json_object_open(Cursor *c) {
+        json_skip_ws(c);
+        if (c->p >= c->end || *c->p != '{')
+                return -EINVAL;
+        c->p++;
+        json_skip_ws(c);
+        if (c->p < c->end && *c->p == '}') {
+                c->p++;
+                return 0;
+        }
+        return 1;
+}
+
+int json_object_next(Cursor *c) {
+        json_skip_ws(c);
+        if (c->p >= c->end)
+                return -EINVAL;
+        if (*c->p == ',') {
+                c->p++;
+                json_skip_ws(c);
+                return 1;
+        }
+        if (*c->p != '}')
+                return -EINVAL;
+        c->p++;
+        return 0;
+}
+
+int json_member_colon(Cursor *c) {
+        json_skip_ws(c);
+        if (c->p >= c->end || *c->p != ':')
+                return -EINVAL;
+        c->p++;
+        json_skip_ws(c);
+        return 0;
+}

@@ -26,3 +26,11 @@ int json_number(Cursor *c, unsigned long long *ret, bool *ret_valid);
 int json_literal(Cursor *c, const char *word);
 /* Skips one value; depth is how deep the cursor already is. */
 int json_skip_value(Cursor *c, unsigned depth);
+/* Opens an object at the cursor: 1 when a member follows (the cursor at its name), 0 for
+ * an empty object (the cursor after it), -EINVAL when the cursor is at no object. */
+int json_object_open(Cursor *c);
+/* After a member's value: 1 when another member follows (the cursor at its name), 0 when
+ * the object ends (the cursor after it), -EINVAL for anything else. */
+int json_object_next(Cursor *c);
+/* Reads a member's ':' and the white space around it. */
+int json_member_colon(Cursor *c);

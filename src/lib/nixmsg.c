@@ -89,61 +89,42 @@ int nix_message_parse(const char *json, size_t len, NixMessage *m) {
 
         *m = (NixMessage){};
 
-        json_skip_ws(&c);
-        if (c.p >= c.end || *c.p != '{')
-                return -EINVAL;
-        c.p++;
-        json_skip_ws(&c);
-        if (c.p < c.end && *c.p == '}')
-                c.p++;
-        else
-                for (;;) {
-                        char key[16];
-                        JsonString k = { .buf = key, .cap = sizeof key };
-                        int r;
+        int more = json_object_open(&c);
+        if (more < 0)
+                return more;
+        while (more > 0) {
+                char key[16];
+                JsonString k = { .buf = key, .cap = sizeof key };
+                int r = json_read_string(&c, &k);
+                if (r < 0)
+                        return r;
+                if ((r = json_member_colon(&c)) < 0)
+                        return r;
 
-                        json_skip_ws(&c);
-                        r = json_read_string(&c, &k);
-                        if (r < 0)
-                                return r;
-                        json_skip_ws(&c);
-                        if (c.p >= c.end || *c.p != ':')
-                                return -EINVAL;
-                        c.p++;
-
-                        if (k.full) /* longer than any key we read */
-                                r = json_skip_value(&c, 2);
-                        else if (key_is(key, k.len, "action"))
-                                r = json_member_string(&c, m->action, sizeof m->action, &m->action_len, &m->has_action);
-                        else if (key_is(key, k.len, "id"))
-                                r = json_member_number(&c, &m->id, &m->has_id);
-                        else if (key_is(key, k.len, "level"))
-                                r = json_member_number(&c, &m->level, &m->has_level);
-                        else if (key_is(key, k.len, "type"))
-                                r = json_member_number(&c, &m->type, &m->has_type);
-                        else if (key_is(key, k.len, "msg"))
-                                r = json_member_string(&c, m->msg, sizeof m->msg, &m->msg_len, &m->has_msg);
-                        else if (key_is(key, k.len, "text"))
-                                r = json_member_string(&c, m->text, sizeof m->text, &m->text_len, &m->has_text);
-                        else if (key_is(key, k.len, "fields"))
-                                r = json_fields(&c, m);
-                        else
-                                r = json_skip_value(&c, 2);
-                        if (r < 0)
-                                return r;
-
-                        json_skip_ws(&c);
-                        if (c.p >= c.end)
-                                return -EINVAL;
-                        if (*c.p == ',') {
-                                c.p++;
-                                continue;
-                        }
-                        if (*c.p != '}')
-                                return -EINVAL;
-                        c.p++;
-                        break;
-                }
+                if (k.full) /* longer than any key we read */
+                        r = json_skip_value(&c, 2);
+                else if (key_is(key, k.len, "action"))
+                        r = json_member_string(&c, m->action, sizeof m->action, &m->action_len, &m->has_action);
+                else if (key_is(key, k.len, "id"))
+                        r = json_member_number(&c, &m->id, &m->has_id);
+                else if (key_is(key, k.len, "level"))
+                        r = json_member_number(&c, &m->level, &m->has_level);
+                else if (key_is(key, k.len, "type"))
+                        r = json_member_number(&c, &m->type, &m->has_type);
+                else if (key_is(key, k.len, "msg"))
+                        r = json_member_string(&c, m->msg, sizeof m->msg, &m->msg_len, &m->has_msg);
+                else if (key_is(key, k.len, "text"))
+                        r = json_member_string(&c, m->text, sizeof m->text, &m->text_len, &m->has_text);
+                else if (key_is(key, k.len, "fields"))
+                        r = json_fields(&c, m);
+                else
+                        r = json_skip_value(&c, 2);
+                if (r < 0)
+                        return r;
+                more = json_object_next(&c);
+                if (more < 0)
+                        return more;
+        }
         json_skip_ws(&c);
         return c.p == c.end ? 0 : -EINVAL;
 }

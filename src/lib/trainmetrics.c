@@ -64,52 +64,37 @@ int train_metrics_parse(const char *data, size_t size, TrainMetrics *ret, const 
                 return -EBADMSG; \
         } while (0)
 
-        json_skip_ws(&c);
-        if (c.p >= c.end || *c.p != '{')
+        int more = json_object_open(&c);
+        if (more < 0)
                 BAD("it is not a JSON object");
-        c.p++;
-        json_skip_ws(&c);
-        if (c.p < c.end && *c.p == '}')
-                c.p++;
-        else
-                for (;;) {
-                        char name[TRAIN_METRIC_NAME_MAX + 2];
-                        JsonString s = { .buf = name, .cap = sizeof name - 1 };
-                        if (json_read_string(&c, &s) < 0)
-                                BAD("a member name is not a JSON string");
-                        if (s.full || !train_metric_name_is_valid(name, s.len))
-                                BAD("a metric name is not [A-Za-z_][A-Za-z0-9_]* of at most 64 characters");
-                        name[s.len] = 0;
-                        for (size_t i = 0; i < ret->n; i++)
-                                if (streq(ret->v[i].name, name))
-                                        BAD("a metric name appears twice");
-                        if (ret->n >= TRAIN_METRICS_MAX)
-                                BAD("it has more than 64 metrics");
-                        json_skip_ws(&c);
-                        if (c.p >= c.end || *c.p++ != ':')
-                                BAD("a member has no ':'");
-                        json_skip_ws(&c);
-                        TrainMetric *m = &ret->v[ret->n];
-                        int r = number(&c, &m->value);
-                        if (r == -ERANGE)
-                                BAD("a value is not a finite number");
-                        if (r < 0)
-                                BAD("a value is not a number (strings, objects, arrays, true, false and null are "
-                                    "not metrics)");
-                        memcpy(m->name, name, s.len + 1);
-                        ret->n++;
-                        json_skip_ws(&c);
-                        if (c.p < c.end && *c.p == ',') {
-                                c.p++;
-                                json_skip_ws(&c);
-                                continue;
-                        }
-                        if (c.p < c.end && *c.p == '}') {
-                                c.p++;
-                                break;
-                        }
+        while (more > 0) {
+                char name[TRAIN_METRIC_NAME_MAX + 2];
+                JsonString s = { .buf = name, .cap = sizeof name - 1 };
+                if (json_read_string(&c, &s) < 0)
+                        BAD("a member name is not a JSON string");
+                if (s.full || !train_metric_name_is_valid(name, s.len))
+                        BAD("a metric name is not [A-Za-z_][A-Za-z0-9_]* of at most 64 characters");
+                name[s.len] = 0;
+                for (size_t i = 0; i < ret->n; i++)
+                        if (streq(ret->v[i].name, name))
+                                BAD("a metric name appears twice");
+                if (ret->n >= TRAIN_METRICS_MAX)
+                        BAD("it has more than 64 metrics");
+                if (json_member_colon(&c) < 0)
+                        BAD("a member has no ':'");
+                TrainMetric *m = &ret->v[ret->n];
+                int r = number(&c, &m->value);
+                if (r == -ERANGE)
+                        BAD("a value is not a finite number");
+                if (r < 0)
+                        BAD("a value is not a number (strings, objects, arrays, true, false and null are "
+                            "not metrics)");
+                memcpy(m->name, name, s.len + 1);
+                ret->n++;
+                more = json_object_next(&c);
+                if (more < 0)
                         BAD("a member is followed by neither ',' nor '}'");
-                }
+        }
         json_skip_ws(&c);
         if (c.p != c.end)
                 BAD("something follows the object");
