@@ -8,7 +8,8 @@
 #
 #   bench/swap-gap.sh                 prints "KEY<TAB>VALUE" lines (make bench records them)
 #   SWAPS=5 bench/swap-gap.sh
-# Needs root and the booted base (built once, cached). Run it alone: flock /tmp/booted-run.lock.
+# Needs root and the booted base (built once, cached). Run it alone: it boots a container
+# and measures timings, which another booted suite on the same cores would distort.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 TOP=$PWD
