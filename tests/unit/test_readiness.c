@@ -296,6 +296,11 @@ static void test_unit_text(void **s) {
         copy.n_listen = 0;
         assert_int_equal(unit_serve_settings(&copy, SCOPE_USER, without), 0);
         assert_string_not_equal(with, without);
+        /* So does each address: a running server keeps the descriptors it was passed. */
+        copy = m->models[0];
+        copy.n_listen = 1;
+        assert_int_equal(unit_serve_settings(&copy, SCOPE_USER, without), 0);
+        assert_string_not_equal(with, without);
         copy = m->models[0];
         copy.start_timeout = 121;
         assert_int_equal(unit_serve_settings(&copy, SCOPE_USER, without), 0);
