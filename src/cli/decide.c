@@ -47,10 +47,11 @@ enum {
         F_L_PUBLISHED,
         F_L_SETTINGS,
         F_L_PREVIOUS,
+        F_L_SOCKET, /* the running socket does not hold every address of its Listen= */
         _F_MAX,
 };
 #define B(f) (UINT64_C(1) << (f))
-#define LAZY (B(F_L_PUBLISHED) | B(F_L_SETTINGS) | B(F_L_PREVIOUS))
+#define LAZY (B(F_L_PUBLISHED) | B(F_L_SETTINGS) | B(F_L_PREVIOUS) | B(F_L_SOCKET))
 
 typedef enum ErrorKind {
         E_NONE,
@@ -122,6 +123,10 @@ static const ActionRow action_rows[] = {
         { 0, M, ACTION_NONE },
         { SERVE_RETRAINING, B(F_OTHER_DRV), ACTION_NONE },
         { SERVE_RETRAINING, 0, ACTION_RETRAIN_AGAIN },
+        /* Nor does a daemon-reload rebind a running socket: an address new to its Listen=
+         * is not bound until the socket restarts, which restarts the server too. */
+        { M | B(F_S_ACTIVE) | B(F_READY_SAME) | B(F_L_SOCKET), 0, ACTION_RESTART_SOCKET },
+        { M | B(F_S_ACTIVE) | B(F_L_PUBLISHED) | B(F_L_SOCKET), B(F_HAS_STATUS), ACTION_RESTART_SOCKET },
         /* A switch reloads a changed serve drop-in but never restarts the server: the
          * running process still has the old settings. */
         { M | B(F_S_ACTIVE) | B(F_READY_SAME) | B(F_L_SETTINGS), 0, ACTION_RESTART_SERVER },
@@ -168,6 +173,7 @@ static const char *const action_names[_DECIDE_ACTION_MAX] = {
         [ACTION_NONE] = "none",
         [ACTION_ON_ITS_WAY] = "on-its-way",
         [ACTION_RETRAIN_AGAIN] = "retrain-again",
+        [ACTION_RESTART_SOCKET] = "restart-socket",
         [ACTION_RESTART_SERVER] = "restart-server",
         [ACTION_LEAVE_SERVING] = "leave-serving",
         [ACTION_RETRAIN] = "retrain",
@@ -257,7 +263,8 @@ typedef struct Facts {
 static bool lazy(const Facts *fs, int bit) {
         int (*fn)(void *) = bit == F_L_PUBLISHED ? fs->in->published_is_wanted
                 : bit == F_L_SETTINGS            ? fs->in->settings_changed
-                                                 : fs->in->previous_available;
+                : bit == F_L_PREVIOUS            ? fs->in->previous_available
+                                                 : fs->in->socket_stale;
         return fn && fn(fs->in->userdata) > 0;
 }
 
@@ -266,7 +273,7 @@ static bool lazy(const Facts *fs, int bit) {
 static bool row_matches(Facts *fs, uint64_t need, uint64_t forbid) {
         if ((fs->set & need & ~LAZY) != (need & ~LAZY) || (fs->set & forbid & ~LAZY) != 0)
                 return false;
-        for (int bit = F_L_PUBLISHED; bit <= F_L_PREVIOUS; bit++) {
+        for (int bit = F_L_PUBLISHED; bit <= F_L_SOCKET; bit++) {
                 if (!((need | forbid) & B(bit)))
                         continue;
                 if (!(fs->known & B(bit))) {

@@ -40,6 +40,7 @@ typedef enum DecideAction {
         ACTION_NONE,                 /* unchanged */
         ACTION_ON_ITS_WAY,           /* unchanged: a job or a (re)start runs already */
         ACTION_RETRAIN_AGAIN,        /* restart the retrain: the drv changed while it ran */
+        ACTION_RESTART_SOCKET,       /* its running socket lacks an address: restart it and the server */
         ACTION_RESTART_SERVER,       /* its settings changed */
         ACTION_LEAVE_SERVING,        /* serving the previous model: this drv failed before */
         ACTION_RETRAIN,              /* start the retrain: served, and the drv changed */
@@ -72,6 +73,7 @@ typedef struct DecideInput {
         int (*published_is_wanted)(void *userdata); /* no status file, the link serves drv's out */
         int (*settings_changed)(void *userdata);    /* the running server's settings are stale */
         int (*previous_available)(void *userdata);  /* previous.h: a previous model may serve */
+        int (*socket_stale)(void *userdata);        /* the running socket lacks a Listen address */
         void *userdata;
 } DecideInput;
 

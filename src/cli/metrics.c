@@ -195,7 +195,7 @@ static int write_all(const Om *o, const ViewSet *s) {
 
 static int run(void) {
         _cleanup_(view_set_done) ViewSet s = { 0 };
-        int r = view_set_load(&s);
+        int r = view_set_load(&s, NULL);
         if (r != 0)
                 return r;
 

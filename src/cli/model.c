@@ -279,6 +279,5 @@ void model_view_done(ModelView *v) {
         status_info_free(v->failed);
         free(v->error);
         free(v->detail);
-        free(v->served);
         *v = (ModelView){ 0 };
 }

@@ -30,7 +30,6 @@ typedef struct ModelView {
         char *error;              /* what went wrong, or NULL */
         char *detail;             /* why it waits, how long it is silent (decide.h), or NULL */
         bool alarm;               /* a failure to report: a failed state, or a failed retrain */
-        char *served;             /* what RUNTIME/models/NAME resolves to, when looked up */
         unsigned long long since; /* CLOCK_REALTIME µs of the last state change, 0 unknown */
 } ModelView;
 

@@ -11,6 +11,9 @@
  *   served, and the manifest names another derivation  -> start the retrain unit (builds
  *                                                          while the old model serves,
  *                                                          then swaps it in)
+ *   served, and its running socket lacks an address   -> restart the socket, which
+ *     its Listen property reports (a daemon-reload        restarts the server
+ *     binds no new address of a running socket)
  *   training another derivation than the manifest's   -> restart the realise unit
  *   a build of the manifest's derivation failed        -> leave it failed (no retry storm);
  *     (the failure memory, failmem.h: a switch's          only a new derivation or
@@ -40,6 +43,7 @@
 #include "cli.h"
 #include "escape.h"
 #include "previous.h"
+#include "listening.h"
 #include "log.h"
 #include "model.h"
 #include "published.h"
@@ -139,12 +143,15 @@ typedef struct Plan {
         size_t n_calls, alloc;
         size_t started, retrained, rebuilt, restarted, stopped, left_failed, unchanged;
         const char *generation; /* the manifest's */
+        Listening listening;    /* what the kernel listens on, read when a socket runs */
+        bool have_listening;
 } Plan;
 
 static void plan_done(Plan *p) {
         for (size_t i = 0; i < p->n_calls; i++)
                 bus_call_done(&p->calls[i]);
         free(p->calls);
+        listening_done(&p->listening);
         *p = (Plan){ 0 };
 }
 
@@ -209,10 +216,53 @@ static int fetch_server_pids(sd_bus *bus, const Manifest *m, const UnitTable *un
         return units_fetch_main_pid(bus, servers, n);
 }
 
+/* The Listen property of every running socket of the manifest and, when there is one,
+ * what the kernel listens on, to tell whether each socket holds its addresses. */
+static int fetch_sockets(Plan *p, sd_bus *bus, const Manifest *m, const UnitTable *units) {
+        _cleanup_free_ UnitInfo **sockets = calloc(m->n_models + 1, sizeof(UnitInfo *));
+        size_t n = 0;
+        int r;
+        if (!sockets)
+                return log_oom();
+        for (size_t i = 0; i < m->n_models; i++) {
+                const ModelUnits *mu = unit_table_find(units, m->models[i].name);
+                if (mu && m->models[i].n_listen > 0 && unit_is_active(mu->unit[UNIT_SOCKET]))
+                        sockets[n++] = mu->unit[UNIT_SOCKET];
+        }
+        if (n == 0)
+                return 0;
+        if ((r = units_fetch_listen(bus, sockets, n)) < 0)
+                return r;
+        r = listening_load(&p->listening);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                log_warning("Leaving running sockets as they are: what they listen on is unknown.");
+        p->have_listening = r >= 0;
+        return 0;
+}
+
 typedef struct PlanHooks {
         const ModelView *v;
         const char *runtime_dir, *state_dir, *generation;
+        const Plan *plan;
 } PlanHooks;
+
+/* A daemon-reload gives a running socket the Listen= of its new drop-in, but binds none of
+ * the new addresses (and closes the fds of the dropped ones): an address it reports that
+ * nothing listens on is one it does not hold. */
+static int hook_socket(void *userdata) {
+        const PlanHooks *h = userdata;
+        const UnitInfo *K = model_unit(h->v, UNIT_SOCKET);
+        if (!h->plan->have_listening || !unit_is_active(K) || !K->listen)
+                return 0;
+        for (char **a = K->listen; *a; a++) {
+                ListenAddress la;
+                if (listen_address_parse(*a, &la) == 0 && !listening_has(&h->plan->listening, &la))
+                        return 1;
+        }
+        return 0;
+}
 
 static int hook_published(void *userdata) {
         const PlanHooks *h = userdata;
@@ -235,7 +285,9 @@ static int hook_previous(void *userdata) {
 /* Carries out what decide() chose for a model of the manifest. */
 static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir, const char *state_dir) {
         const char *name = v->model->name;
-        PlanHooks hooks = { .v = v, .runtime_dir = runtime_dir, .state_dir = state_dir, .generation = p->generation };
+        PlanHooks hooks = {
+                .v = v, .runtime_dir = runtime_dir, .state_dir = state_dir, .generation = p->generation, .plan = p
+        };
         DecideInput in;
         _cleanup_(decision_done) Decision d = { 0 };
         char unit[UNIT_NAME_BUF];
@@ -245,6 +297,7 @@ static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir, cons
         in.published_is_wanted = hook_published;
         in.settings_changed = hook_settings;
         in.previous_available = hook_previous;
+        in.socket_stale = hook_socket;
         in.userdata = &hooks;
         if (decide(&in, &d) < 0)
                 return log_oom();
@@ -258,6 +311,13 @@ static int plan_model(Plan *p, const ModelView *v, const char *runtime_dir, cons
                 say("retraining %s again (drv changed during retraining)", name);
                 p->retrained++;
                 return plan_unit(p, "RestartUnit", UNIT_RETRAIN, name, "replace");
+        case ACTION_RESTART_SOCKET:
+                /* The restart propagates to the server, which Requires= the socket. */
+                say("restarting the socket of %s and its server (its listen addresses changed; a running socket "
+                    "binds new ones only when restarted)",
+                    name);
+                p->restarted++;
+                return plan_unit(p, "RestartUnit", UNIT_SOCKET, name, "replace");
         case ACTION_RESTART_SERVER:
                 say("restarting the server of %s (its settings changed)", name);
                 p->restarted++;
@@ -542,6 +602,8 @@ static int run(void) {
         plan.generation = m->generation;
         r = fetch_server_pids(bus, m, &units);
         if (r < 0)
+                return r;
+        if ((r = fetch_sockets(&plan, bus, m, &units)) < 0)
                 return r;
         for (size_t i = 0; i < m->n_models; i++) {
                 ModelView v;

@@ -18,6 +18,7 @@
 #include "trainjson.h"
 #include "units.h"
 #include "util.h"
+#include "views.h"
 
 #define PROGRESS_COLUMNS 48
 /* The last column: shown whole (at most STATUS_ERROR_MAX bytes), since the cause of a
@@ -101,16 +102,10 @@ static void progress_text(const ModelView *v, char *buf, size_t n) {
 
 /* The built output: from the status file, or, while a retrain has not produced the new
  * one yet, what the published link serves. */
-static const char *out_of(const ModelView *v) {
-        return v->status && !isempty(v->status->out) ? v->status->out : v->served;
-}
-
-static void resolve_served(ModelView *v, const char *runtime_dir) {
-        if (!runtime_dir || !unit_is_active(model_unit(v, UNIT_SERVE)) || (v->status && !isempty(v->status->out)))
-                return;
-        _cleanup_free_ char *link = strjoin(runtime_dir, "/" PUBLISHED_SUBDIR "/", v->name);
-        if (link)
-                v->served = realpath(link, NULL);
+static const char *out_of(const ModelView *v, const char *published) {
+        if (v->status && !isempty(v->status->out))
+                return v->status->out;
+        return unit_is_active(model_unit(v, UNIT_SERVE)) ? published : NULL;
 }
 
 static void unit_json(FILE *f, const UnitInfo *u) {
@@ -123,11 +118,12 @@ static void unit_json(FILE *f, const UnitInfo *u) {
         json_string(f, buf);
 }
 
-static int print_json(ModelView *views, size_t n) {
+static int print_json(const ViewSet *s) {
         FILE *f = stdout;
         fputs("[", f);
-        for (size_t i = 0; i < n; i++) {
-                const ModelView *v = &views[i];
+        for (size_t i = 0; i < s->n; i++) {
+                const ModelView *v = &s->views[i];
+                const char *out = out_of(v, s->published[i]);
                 const StatusInfo *st = v->status;
                 fputs(i ? ",\n {" : "\n {", f);
                 fputs("\"name\":", f);
@@ -155,9 +151,9 @@ static int print_json(ModelView *views, size_t n) {
                 fputs(",\"status_drv\":", f);
                 json_string(f, st && !isempty(st->drv) ? st->drv : NULL);
                 fputs(",\"out\":", f);
-                json_string(f, out_of(v));
+                json_string(f, out);
                 fputs(",\"training_metrics\":", f);
-                if (training_metrics_json(f, out_of(v)) < 0)
+                if (training_metrics_json(f, out) < 0)
                         return -ENOMEM;
                 fputs(",\"error\":", f);
                 json_string(f, v->error);
@@ -169,7 +165,7 @@ static int print_json(ModelView *views, size_t n) {
                 unit_json(f, model_unit(v, UNIT_RETRAIN));
                 fputs("}}", f);
         }
-        fputs(n ? "\n]\n" : "]\n", f);
+        fputs(s->n ? "\n]\n" : "]\n", f);
         return 0;
 }
 
@@ -180,7 +176,8 @@ typedef struct Row {
         char *cell[_COL_MAX];
 } Row;
 
-static int print_table(ModelView *views, size_t n) {
+static int print_table(const ViewSet *vs) {
+        size_t n = vs->n;
         unsigned long long now = now_usec(CLOCK_REALTIME);
         bool colour = colour_enabled();
         size_t width[_COL_MAX];
@@ -192,14 +189,14 @@ static int print_table(ModelView *views, size_t n) {
         for (size_t c = 0; c < _COL_MAX; c++)
                 width[c] = strlen(col_title[c]);
         for (size_t i = 0; i < n && r >= 0; i++) {
-                const ModelView *v = &views[i];
+                const ModelView *v = &vs->views[i];
                 char since[64], progress[STATUS_LINE_MAX + 128], progress_cut[PROGRESS_COLUMNS * 4 + 4], drv[300],
                         out[300], error[ERROR_COLUMNS * 4 + 4];
                 format_relative(since, sizeof since, v->since, now);
                 progress_text(v, progress, sizeof progress);
                 utf8_truncate(progress_cut, sizeof progress_cut, progress, PROGRESS_COLUMNS);
                 format_store_path(drv, sizeof drv, v->model ? v->model->drv : NULL);
-                format_store_path(out, sizeof out, out_of(v));
+                format_store_path(out, sizeof out, out_of(v, vs->published[i]));
                 /* A wait is no error, but its reason is what the row has to say. */
                 const char *why = v->error ? v->error : v->view_state == VIEW_WAITING ? v->detail : NULL;
                 utf8_truncate(error, sizeof error, why ? why : "-", ERROR_COLUMNS);
@@ -238,116 +235,43 @@ static int print_table(ModelView *views, size_t n) {
         return r;
 }
 
-static bool name_wanted(char **names, const char *name) {
-        return !names || !names[0] || strv_contains(names, name);
-}
-
 static int run(char **names) {
-        _cleanup_manifest_ Manifest *m = NULL;
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(unit_table_done) UnitTable units = { 0 };
-        _cleanup_strv_free_ char **skipped = NULL;
-        _cleanup_free_ char *runtime_dir = NULL, *state_dir = NULL;
-        _cleanup_free_ ModelView *views = NULL;
-        _cleanup_free_ ModelStatus *scratch = NULL;
-        _cleanup_free_ UnitInfo **leads = NULL;
-        size_t n_views = 0, n_leads = 0;
+        _cleanup_(view_set_done) ViewSet s = { 0 };
         int r, ret = 0;
 
-        r = cli_load_manifest(NULL, &m);
-        if (r != 0)
+        r = view_set_load(&s, names);
+        if (r > 0)
                 return r;
-        for (char **i = names; i && *i; i++)
-                if ((r = cli_model_arg(*i, NULL, NULL)) != 0)
-                        return r;
-        if (manifest_skipped_names(m, &skipped) < 0)
-                return -ENOMEM;
-
-        r = path_runtime_dir(arg_scope, &runtime_dir);
-        if (r < 0)
-                log_warning_errno(r, "Failed to determine the runtime directory (set XDG_RUNTIME_DIR or "
-                                     "DEFERRED_BUILDS_RUNTIME_DIR): %m; showing unit states only.");
-
-        if (path_state_dir(arg_scope, &state_dir) < 0)
-                state_dir = NULL; /* no failure memory to show */
-
-        if (bus_connect(arg_scope, &bus) < 0)
-                return CLI_EXIT_UNAVAILABLE;
-        r = unit_table_load(bus, &units);
-        if (r < 0)
-                return r;
-
-        views = calloc(m->n_models + units.n_models + 1, sizeof(ModelView));
-        scratch = malloc(sizeof(ModelStatus));
-        if (!views || !scratch)
-                return log_oom();
-
-        for (size_t i = 0; i < m->n_models && r >= 0; i++) {
-                const Model *md = &m->models[i];
-                if (!name_wanted(names, md->name))
-                        continue;
-                r = model_view_init(&views[n_views], md->name, md, unit_table_find(&units, md->name), runtime_dir,
-                                    state_dir, scratch);
-                n_views++;
-        }
-        /* Models no longer in the manifest, while any of their units still runs or failed. */
-        for (size_t i = 0; i < units.n_models && r >= 0; i++) {
-                const ModelUnits *mu = &units.models[i];
-                if (manifest_find(m, mu->name) || strv_contains(skipped, mu->name) || !name_wanted(names, mu->name))
-                        continue;
-                bool alive = false;
-                for (UnitKind k = 0; k < _UNIT_KIND_MAX; k++)
-                        alive = alive || !unit_is_inactive(mu->unit[k]);
-                if (alive) {
-                        r = model_view_init(&views[n_views], mu->name, NULL, mu, runtime_dir, NULL, scratch);
-                        n_views++;
-                }
-        }
         if (r < 0)
                 goto finish;
 
         for (char **i = names; i && *i; i++) {
                 bool found = false;
-                for (size_t k = 0; k < n_views && !found; k++)
-                        found = streq(views[k].name, *i);
+                for (size_t k = 0; k < s.n && !found; k++)
+                        found = streq(s.views[k].name, *i);
                 if (!found) {
-                        log_error("Model %s is not in the manifest %s and none of its units is loaded.", *i, m->path);
+                        log_error("Model %s is not in the manifest %s and none of its units is loaded.", *i,
+                                  s.manifest->path);
                         ret = CLI_EXIT_NOINPUT;
                 }
         }
 
-        leads = calloc(n_views + 1, sizeof(UnitInfo *));
-        if (!leads) {
-                r = log_oom();
-                goto finish;
-        }
-        for (size_t i = 0; i < n_views; i++)
-                if (model_view_needs_unit_time(&views[i]))
-                        leads[n_leads++] = views[i].lead;
-        r = units_fetch_state_change(bus, leads, n_leads);
-        if (r < 0)
-                goto finish;
-        for (size_t i = 0; i < n_views; i++) {
-                model_view_update_since(&views[i]);
-                resolve_served(&views[i], runtime_dir);
-        }
-
         if (arg_json)
-                r = print_json(views, n_views);
-        else if (n_views == 0 && !names)
-                printf("No models in %s.\n", m->path);
+                r = print_json(&s);
+        else if (s.n == 0 && !names)
+                printf("No models in %s.\n", s.manifest->path);
         else
-                r = print_table(views, n_views);
+                r = print_table(&s);
 
 finish:;
         /* For monitoring: a failure outranks a stall, which outranks all being well. */
         int health = 0;
-        for (size_t i = 0; i < n_views; i++) {
-                if (views[i].alarm || views[i].view_state == VIEW_FAILED)
+        for (size_t i = 0; i < s.n; i++) {
+                if (s.views[i].alarm || s.views[i].view_state == VIEW_FAILED)
                         health = CLI_EXIT_MODEL_FAILED;
-                else if (health == 0 && (views[i].view_state == VIEW_STOPPED || views[i].view_state == VIEW_SILENT))
+                else if (health == 0 &&
+                         (s.views[i].view_state == VIEW_STOPPED || s.views[i].view_state == VIEW_SILENT))
                         health = CLI_EXIT_MODEL_STALLED;
-                model_view_done(&views[i]);
         }
         if (r < 0)
                 return r;

@@ -144,6 +144,8 @@ const ModelUnits *unit_table_find(const UnitTable *t, const char *name) {
 void unit_table_done(UnitTable *t) {
         for (size_t i = 0; i < t->n_models; i++)
                 free(t->models[i].name);
+        for (size_t i = 0; i < t->n_infos; i++)
+                strv_free(t->infos[i].listen);
         free(t->models);
         free(t->infos);
         sd_bus_message_unref(t->reply);
@@ -154,10 +156,30 @@ void unit_table_done(UnitTable *t) {
 
 typedef struct PropertyCall {
         UnitInfo *unit;
-        char type; /* 't' or 'u' */
+        char type; /* 't', 'u', or 'l' (Listen, a(ss)) */
         size_t *pending;
         sd_bus_slot *slot;
 } PropertyCall;
+
+/* Keeps the Stream addresses of a Listen reply; an unreadable one leaves the field NULL. */
+static int read_listen(sd_bus_message *m, UnitInfo *u) {
+        _cleanup_strv_free_ char **v = NULL;
+        size_t n = 0;
+        const char *type, *address;
+        int r;
+        if (sd_bus_message_enter_container(m, 'v', "a(ss)") < 0 || sd_bus_message_enter_container(m, 'a', "(ss)") < 0)
+                return 0;
+        while ((r = sd_bus_message_read(m, "(ss)", &type, &address)) > 0)
+                if (streq(type, "Stream") && strv_extend(&v, &n, address) < 0)
+                        return log_oom();
+        if (r < 0)
+                return 0;
+        if (!v && !(v = calloc(1, sizeof(char *))))
+                return log_oom();
+        strv_free(u->listen);
+        u->listen = TAKE_PTR(v);
+        return 0;
+}
 
 static int property_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         PropertyCall *c = userdata;
@@ -165,6 +187,8 @@ static int property_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         (*c->pending)--;
         if (sd_bus_message_is_method_error(m, NULL))
                 return 0; /* the unit went away meanwhile: the value stays unknown */
+        if (c->type == 'l')
+                return read_listen(m, c->unit);
         if (c->type == 't') {
                 uint64_t t;
                 if (sd_bus_message_read(m, "v", "t", &t) >= 0)
@@ -178,7 +202,7 @@ static int property_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
 }
 
 /* Gets one property of each unit, all requests pipelined, into the UnitInfo field of its
- * type: 't' StateChangeTimestamp, 'u' MainPID. */
+ * type: 't' StateChangeTimestamp, 'u' MainPID, 'l' Listen. */
 static int units_fetch(sd_bus *bus, UnitInfo **units, size_t n, const char *iface, const char *property, char type) {
         _cleanup_free_ PropertyCall *calls = calloc(n ? n : 1, sizeof(PropertyCall));
         size_t pending = 0;
@@ -218,4 +242,8 @@ int units_fetch_state_change(sd_bus *bus, UnitInfo **units, size_t n) {
 
 int units_fetch_main_pid(sd_bus *bus, UnitInfo **units, size_t n) {
         return units_fetch(bus, units, n, "org.freedesktop.systemd1.Service", "MainPID", 'u');
+}
+
+int units_fetch_listen(sd_bus *bus, UnitInfo **units, size_t n) {
+        return units_fetch(bus, units, n, "org.freedesktop.systemd1.Socket", "Listen", 'l');
 }

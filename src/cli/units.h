@@ -14,6 +14,7 @@ typedef struct UnitInfo {
         uint32_t job_id;
         uint64_t state_change_usec; /* CLOCK_REALTIME µs, 0 until fetched or unknown */
         uint32_t main_pid;          /* 0 until fetched, or none */
+        char **listen;              /* a socket's Listen addresses of type Stream, NULL until fetched */
 } UnitInfo;
 
 typedef struct ModelUnits {
@@ -36,6 +37,9 @@ void unit_table_done(UnitTable *t);
  * pipelined. */
 int units_fetch_state_change(sd_bus *bus, UnitInfo **units, size_t n);
 int units_fetch_main_pid(sd_bus *bus, UnitInfo **units, size_t n);
+/* Fetch the Listen property of the given socket units (the addresses of their loaded
+ * configuration, which after a daemon-reload need not be what a running socket holds). */
+int units_fetch_listen(sd_bus *bus, UnitInfo **units, size_t n);
 
 bool unit_is_active(const UnitInfo *u);     /* active or reloading */
 bool unit_is_activating(const UnitInfo *u); /* activating (running ExecStart, or auto-restart) */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The models a monitoring verb reports on (views.h): the same views as `status`, from one
- * ListUnitsByPatterns call and one pipelined round of state-change times. */
+/* The models a monitoring verb reports on (views.h), from one ListUnitsByPatterns call and
+ * one pipelined round of state-change times: `status` and `metrics` show the same views. */
 #include "views.h"
 
 #include <errno.h>
@@ -18,7 +18,11 @@ static char *resolve_published(const char *runtime_dir, const char *name) {
         return link ? realpath(link, NULL) : NULL;
 }
 
-int view_set_load(ViewSet *s) {
+static bool name_wanted(char **names, const char *name) {
+        return !names || !names[0] || strv_contains(names, name);
+}
+
+int view_set_load(ViewSet *s, char **names) {
         _cleanup_strv_free_ char **skipped = NULL;
         _cleanup_free_ ModelStatus *scratch = NULL;
         _cleanup_free_ UnitInfo **leads = NULL;
@@ -30,11 +34,15 @@ int view_set_load(ViewSet *s) {
         if (r != 0)
                 return r;
         Manifest *m = s->manifest;
+        for (char **i = names; i && *i; i++)
+                if ((r = cli_model_arg(*i, NULL, NULL)) != 0)
+                        return r;
         if (manifest_skipped_names(m, &skipped) < 0)
                 return -ENOMEM;
-        if (path_runtime_dir(arg_scope, &s->runtime_dir) < 0)
-                log_warning("Failed to determine the runtime directory (set XDG_RUNTIME_DIR or "
-                            "DEFERRED_BUILDS_RUNTIME_DIR); reporting unit states only.");
+        r = path_runtime_dir(arg_scope, &s->runtime_dir);
+        if (r < 0)
+                log_warning_errno(r, "Failed to determine the runtime directory (set XDG_RUNTIME_DIR or "
+                                     "DEFERRED_BUILDS_RUNTIME_DIR): %m; showing unit states only.");
         if (path_state_dir(arg_scope, &s->state_dir) < 0)
                 s->state_dir = NULL;
         if (bus_connect(arg_scope, &s->bus) < 0)
@@ -52,15 +60,18 @@ int view_set_load(ViewSet *s) {
 
         for (size_t i = 0; i < m->n_models; i++) {
                 const Model *md = &m->models[i];
+                if (!name_wanted(names, md->name))
+                        continue;
                 r = model_view_init(&s->views[s->n], md->name, md, unit_table_find(&s->units, md->name), s->runtime_dir,
                                     s->state_dir, scratch);
                 s->n++;
                 if (r < 0)
                         return r;
         }
+        /* Models no longer in the manifest, while any of their units still runs or failed. */
         for (size_t i = 0; i < s->units.n_models; i++) {
                 const ModelUnits *mu = &s->units.models[i];
-                if (manifest_find(m, mu->name) || strv_contains(skipped, mu->name))
+                if (manifest_find(m, mu->name) || strv_contains(skipped, mu->name) || !name_wanted(names, mu->name))
                         continue;
                 bool alive = false;
                 for (UnitKind k = 0; k < _UNIT_KIND_MAX; k++)

@@ -22,7 +22,9 @@ typedef struct ViewSet {
         size_t n;
 } ViewSet;
 
-/* Loads the set for the scope of the CLI. Returns 0; a CLI_EXIT_* code after printing why
- * (manifest unusable, manager unreachable); or a negative errno, logged. */
-int view_set_load(ViewSet *s);
+/* Loads the set for the scope of the CLI: every model, or only those named in the
+ * NULL-terminated names (NULL: all). Returns 0; a CLI_EXIT_* code after printing why
+ * (manifest unusable, a name that is no model name, manager unreachable); or a negative
+ * errno, logged. Call view_set_done() in every case. */
+int view_set_load(ViewSet *s, char **names);
 void view_set_done(ViewSet *s);

@@ -125,5 +125,6 @@ int check_fleet(Parser *p) {
                                     n, UNIT_LINE_MAX);
                 }
         }
-        return 0;
+        /* Last: a model skipped for another reason binds nothing. */
+        return check_listen(p);
 }

@@ -66,5 +66,9 @@ int handle_model_key(Parser *p, const char *key, const char *value);
  * is none of them. */
 int handle_readiness_key(Parser *p, const char *key, const char *value);
 /* The rules across models, once every section is read: names that differ only in case,
- * servers' user names, the length of each ExecStart= line. Marks models to skip. */
+ * servers' user names, the length of each ExecStart= line, listen addresses that collide
+ * (check_listen). Marks models to skip. */
 int check_fleet(Parser *p);
+/* Listen addresses of two servers (or of one) that cannot both be bound, all reported and
+ * their models marked to skip (manifest-listen.c). Returns 0 or -ENOMEM. */
+int check_listen(Parser *p);

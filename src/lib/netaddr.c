@@ -118,19 +118,72 @@ static bool unix_path_is_valid(const char *s) {
         return true;
 }
 
-bool listen_address_is_valid(const char *s) {
-        uint16_t port;
-        if (*s == '/')
-                return unix_path_is_valid(s);
-        if (*s == '[') {
+static const unsigned char v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+/* The kernel binds an IPv4-mapped address as the IPv4 one, and :: as the dual-stack
+ * wildcard. */
+static void classify_ipv6(const struct in6_addr *a6, ListenAddress *l) {
+        if (memcmp(a6->s6_addr, v4_mapped_prefix, sizeof v4_mapped_prefix) == 0) {
+                memcpy(l->addr, a6->s6_addr + 12, 4);
+                l->kind = memcmp(l->addr, "\0\0\0\0", 4) == 0 ? LISTEN_ANY4 : LISTEN_IPV4;
+        } else if (IN6_IS_ADDR_UNSPECIFIED(a6))
+                l->kind = LISTEN_ANY;
+        else {
+                memcpy(l->addr, a6->s6_addr, 16);
+                l->kind = LISTEN_IPV6;
+        }
+}
+
+int listen_address_parse(const char *s, ListenAddress *ret) {
+        ListenAddress l = { 0 };
+        if (*s == '/') {
+                if (!unix_path_is_valid(s))
+                        return -EINVAL;
+                l.kind = LISTEN_UNIX;
+                l.path = s;
+        } else if (*s == '[') {
                 struct in6_addr a6;
                 const char *close = strchr(s, ']');
-                return close && close[1] == ':' && parse_ip(AF_INET6, s + 1, (size_t) (close - s - 1), &a6) &&
-                       parse_port(close + 2, strlen(close + 2), &port);
+                if (!close || close[1] != ':' || !parse_ip(AF_INET6, s + 1, (size_t) (close - s - 1), &a6) ||
+                    !parse_port(close + 2, strlen(close + 2), &l.port))
+                        return -EINVAL;
+                classify_ipv6(&a6, &l);
+        } else {
+                const char *colon = strchr(s, ':');
+                struct in_addr a4;
+                if (!colon) {
+                        if (!parse_port(s, strlen(s), &l.port))
+                                return -EINVAL;
+                        l.kind = LISTEN_ANY;
+                } else {
+                        if (!parse_ip(AF_INET, s, (size_t) (colon - s), &a4) ||
+                            !parse_port(colon + 1, strlen(colon + 1), &l.port))
+                                return -EINVAL;
+                        memcpy(l.addr, &a4, 4);
+                        l.kind = a4.s_addr == htonl(INADDR_ANY) ? LISTEN_ANY4 : LISTEN_IPV4;
+                }
         }
-        const char *colon = strchr(s, ':');
-        if (!colon)
-                return parse_port(s, strlen(s), &port);
-        struct in_addr a4;
-        return parse_ip(AF_INET, s, (size_t) (colon - s), &a4) && parse_port(colon + 1, strlen(colon + 1), &port);
+        if (ret)
+                *ret = l;
+        return 0;
+}
+
+bool listen_address_is_valid(const char *s) {
+        return listen_address_parse(s, NULL) == 0;
+}
+
+static bool is_ipv4(ListenKind k) {
+        return k == LISTEN_ANY4 || k == LISTEN_IPV4;
+}
+
+bool listen_addresses_collide(const ListenAddress *a, const ListenAddress *b) {
+        if (a->kind == LISTEN_UNIX || b->kind == LISTEN_UNIX)
+                return a->kind == b->kind && streq(a->path, b->path);
+        if (a->port != b->port)
+                return false;
+        if (a->kind == LISTEN_ANY || b->kind == LISTEN_ANY)
+                return true;
+        if (is_ipv4(a->kind) && is_ipv4(b->kind))
+                return a->kind == LISTEN_ANY4 || b->kind == LISTEN_ANY4 || memcmp(a->addr, b->addr, 4) == 0;
+        return a->kind == b->kind && memcmp(a->addr, b->addr, 16) == 0;
 }

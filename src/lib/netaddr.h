@@ -31,7 +31,32 @@ typedef struct ReadyUrl {
 int ready_url_parse(const char *s, ReadyUrl *ret);
 bool ready_url_is_valid(const char *s);
 
+/* What a listening socket binds, as far as two of them can collide. */
+typedef enum ListenKind {
+        LISTEN_UNIX, /* an AF_UNIX path */
+        LISTEN_ANY,  /* "PORT" or "[::]:PORT": every IPv6 and IPv4 address (dual-stack) */
+        LISTEN_ANY4, /* "0.0.0.0:PORT" (or "[::ffff:0.0.0.0]:PORT"): every IPv4 address */
+        LISTEN_IPV4, /* one IPv4 address, also when written IPv4-mapped ("[::ffff:A.B.C.D]") */
+        LISTEN_IPV6, /* one IPv6 address */
+} ListenKind;
+
+typedef struct ListenAddress {
+        ListenKind kind;
+        uint16_t port;          /* 0 for LISTEN_UNIX */
+        unsigned char addr[16]; /* LISTEN_IPV4: the first 4 bytes; LISTEN_IPV6: all; else zero */
+        const char *path;       /* LISTEN_UNIX: the parsed string itself; else NULL */
+} ListenAddress;
+
 /* A ListenStream= value that systemd binds as written: "PORT" (every address, IPv6 and
  * IPv4), "IPV4:PORT", "[IPV6]:PORT" (no interface suffix), or an absolute, normalized
- * AF_UNIX path of at most LISTEN_UNIX_PATH_MAX bytes from [A-Za-z0-9._/-]. PORT as above. */
+ * AF_UNIX path of at most LISTEN_UNIX_PATH_MAX bytes from [A-Za-z0-9._/-]. PORT as above.
+ * Returns 0 and fills ret (when not NULL), or -EINVAL. */
+int listen_address_parse(const char *s, ListenAddress *ret);
 bool listen_address_is_valid(const char *s);
+
+/* Whether the kernel refuses to listen on b while a listening socket holds a (or the
+ * reverse), as systemd binds them (SO_REUSEADDR, BindIPv6Only=default with the kernel's
+ * default net.ipv6.bindv6only=0): the same path; or the same port and the same address,
+ * or a wildcard that covers the other's address (the dual-stack wildcard covers every
+ * IPv6 and IPv4 address, 0.0.0.0 every IPv4 one). */
+bool listen_addresses_collide(const ListenAddress *a, const ListenAddress *b);

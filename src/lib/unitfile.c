@@ -244,9 +244,23 @@ static void serve_settings_lines(Buf *b, const Model *md, Scope scope) {
 }
 
 /* FNV-1a over the settings lines: a change detector for reconcile, not a security measure
- * (whoever can change the manifest can restart the server anyway). */
-static void settings_digest(const char *lines, char out[SERVE_SETTINGS_LEN + 1]) {
-        snprintf(out, SERVE_SETTINGS_LEN + 1, "%016llx", fnv1a(lines));
+ * (whoever can change the manifest can restart the server anyway). The socket's addresses
+ * count too: a running server keeps the descriptors it was passed, so one whose address was
+ * removed still listens on it until it restarts. */
+static int settings_digest(const Model *md, const char *lines, char out[SERVE_SETTINGS_LEN + 1]) {
+        Buf b = { 0 };
+        _cleanup_free_ char *all = NULL;
+        buf_puts(&b, lines);
+        for (size_t i = 0; i < md->n_listen; i++) {
+                buf_puts(&b, "ListenStream=");
+                buf_puts(&b, md->listen[i]);
+                buf_puts(&b, "\n");
+        }
+        int r = buf_finish(&b, &all);
+        if (r < 0)
+                return r;
+        snprintf(out, SERVE_SETTINGS_LEN + 1, "%016llx", fnv1a(all ? all : ""));
+        return 0;
 }
 
 int unit_serve_settings(const Model *md, Scope scope, char out[SERVE_SETTINGS_LEN + 1]) {
@@ -258,8 +272,7 @@ int unit_serve_settings(const Model *md, Scope scope, char out[SERVE_SETTINGS_LE
                 return r;
         if (!lines)
                 return -ENOMEM;
-        settings_digest(lines, out);
-        return 0;
+        return settings_digest(md, lines, out);
 }
 
 int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **ret) {
@@ -273,7 +286,8 @@ int unit_serve_dropin(const Model *md, Scope scope, const char *source, char **r
                 return r;
         if (!lines)
                 return -ENOMEM;
-        settings_digest(lines, digest);
+        if ((r = settings_digest(md, lines, digest)) < 0)
+                return r;
 
         header(&b, source);
         if (md->n_listen > 0) {

@@ -103,6 +103,9 @@ errors_are name-leading-dash "models.\"-x\": $NAME_RULE"
 errors_are case-collision ""
 parser_says case-collision "4: error: model 'Llama': the name differs only in case from model 'llama' (line 9); rename one of them, ignoring model
 9: error: model 'llama': the name differs only in case from model 'Llama' (line 4); rename one of them, ignoring model"
+errors_are listen-collision ""
+parser_says listen-collision "4: error: model 'a': listen '8080' cannot be bound while model 'b' (line 10) listens on '127.0.0.1:8080' ('8080' listens on port 8080 of every IPv6 and IPv4 address); give each model its own address or port, ignoring model
+10: error: model 'b': listen '127.0.0.1:8080' cannot be bound while model 'a' (line 4) listens on '8080' ('8080' listens on port 8080 of every IPv6 and IPv4 address); give each model its own address or port, ignoring model"
 
 # The derivation.
 errors_are drv-missing "models.m.drv is missing; set it to the derivation that trains the model."

@@ -104,6 +104,143 @@ static void test_listen_grammar(void **s) {
         assert_false(listen_address_is_valid(p));
 }
 
+/* What the kernel did with two listening TCP sockets (SO_REUSEADDR, as systemd binds them,
+ * net.ipv6.bindv6only=0), and the same path twice. */
+static void test_listen_collisions(void **s) {
+        (void) s;
+        static const struct {
+                const char *a, *b;
+                bool collide;
+        } cases[] = {
+                { "8080", "8080", true },
+                { "8080", "[::]:8080", true },
+                { "8080", "127.0.0.1:8080", true },
+                { "8080", "0.0.0.0:8080", true },
+                { "8080", "[::1]:8080", true },
+                { "[::]:8080", "127.0.0.1:8080", true },
+                { "0.0.0.0:8080", "127.0.0.1:8080", true },
+                { "127.0.0.1:8080", "127.0.0.1:8080", true },
+                { "[::1]:8080", "[::]:8080", true },
+                { "[::ffff:127.0.0.1]:8080", "127.0.0.1:8080", true },
+                { "[::ffff:0.0.0.0]:8080", "127.0.0.1:8080", true },
+                { "/run/m.sock", "/run/m.sock", true },
+                { "8080", "8081", false },
+                { "127.0.0.1:8080", "127.0.0.2:8080", false },
+                { "[::1]:8080", "127.0.0.1:8080", false },
+                { "[::1]:8080", "0.0.0.0:8080", false },
+                { "[::ffff:127.0.0.1]:8080", "[::1]:8080", false },
+                { "[::1]:8080", "[::2]:8080", false },
+                { "/run/m.sock", "/run/n.sock", false },
+                { "/run/8080", "8080", false },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                ListenAddress a, b;
+                assert_int_equal(listen_address_parse(cases[i].a, &a), 0);
+                assert_int_equal(listen_address_parse(cases[i].b, &b), 0);
+                if (listen_addresses_collide(&a, &b) != cases[i].collide ||
+                    listen_addresses_collide(&b, &a) != cases[i].collide)
+                        fail_msg("'%s' and '%s': expected %s", cases[i].a, cases[i].b,
+                                 cases[i].collide ? "a collision" : "both to bind");
+        }
+}
+
+#define TWO(a, b)                                                                                                   \
+        HEAD "[model.a]\ndrv = " DRV "\nexec = /bin/serve\nlisten = " a "\n\n"                                        \
+             "[model.b]\ndrv = " DRV "\nexec = /bin/serve\nlisten = " b "\n"
+
+/* An error on line that contains message. */
+static bool has_error(const Manifest *m, unsigned line, const char *message) {
+        for (size_t i = 0; i < m->n_diags; i++)
+                if (m->diags[i].level == DIAG_ERROR && m->diags[i].line == line &&
+                    strstr(m->diags[i].message, message))
+                        return true;
+        for (size_t i = 0; i < m->n_diags; i++)
+                print_message("  diag: line %u: %s\n", m->diags[i].line, m->diags[i].message);
+        return false;
+}
+
+static void test_listen_collision_skips_both(void **s) {
+        (void) s;
+        Manifest *m = parse(TWO("8080", "127.0.0.1:8080"));
+        assert_int_equal(m->n_models, 0);
+        assert_true(has_error(m, 3,
+                              "listen '8080' cannot be bound while model 'b' (line 8) listens on '127.0.0.1:8080' "
+                              "('8080' listens on port 8080 of every IPv6 and IPv4 address); give each model its "
+                              "own address or port"));
+        assert_true(has_error(m, 8,
+                              "listen '127.0.0.1:8080' cannot be bound while model 'a' (line 3) listens on '8080' "
+                              "('8080' listens on port 8080 of every IPv6 and IPv4 address); give each model its "
+                              "own address or port"));
+        manifest_free(m);
+
+        m = parse(TWO("/run/m.sock", "/run/m.sock"));
+        assert_int_equal(m->n_models, 0);
+        assert_true(has_error(m, 8,
+                              "listen '/run/m.sock' cannot be bound while model 'a' (line 3) listens on "
+                              "'/run/m.sock' (the same socket path); give each model its own address or port"));
+        manifest_free(m);
+
+        m = parse(TWO("0.0.0.0:9000", "[::ffff:10.0.0.1]:9000"));
+        assert_int_equal(m->n_models, 0);
+        assert_true(has_error(m, 3,
+                              "listen '0.0.0.0:9000' cannot be bound while model 'b' (line 8) listens on "
+                              "'[::ffff:10.0.0.1]:9000' ('0.0.0.0:9000' listens on port 9000 of every IPv4 "
+                              "address); give each model its own address or port"));
+        manifest_free(m);
+
+        /* What binds side by side loads. */
+        m = parse(TWO("127.0.0.1:8080", "[::1]:8080"));
+        assert_int_equal(m->n_models, 2);
+        manifest_free(m);
+        m = parse(TWO("8080", "8081"));
+        assert_int_equal(m->n_models, 2);
+        manifest_free(m);
+}
+
+static void test_listen_collision_within_one_model(void **s) {
+        (void) s;
+        Manifest *m = parse(MODEL("listen = 8080\nlisten = [::]:8080\n"));
+        assert_int_equal(m->n_models, 0);
+        assert_int_equal(m->n_diags, 1);
+        assert_true(has_error(m, 3,
+                              "model 'm': listen '8080' and listen '[::]:8080' cannot both be bound (the same "
+                              "address and port); keep one, ignoring model"));
+        manifest_free(m);
+}
+
+/* A model skipped for another reason binds nothing, so it takes no address from another. */
+static void test_listen_of_a_skipped_model_is_free(void **s) {
+        (void) s;
+        const char *text = HEAD "[model.a]\ndrv = " DRV "\nexec = /bin/serve\nlisten = 8080\nbogus-drv = x\n"
+                                "start-timeout = 0\n\n[model.b]\ndrv = " DRV "\nexec = /bin/serve\nlisten = 8080\n";
+        Manifest *m = parse(text);
+        assert_int_equal(m->n_models, 1);
+        assert_string_equal(m->models[0].name, "b");
+        manifest_free(m);
+}
+
+/* Many servers on one port: every one collides with the wildcard, none with another. */
+static void test_listen_collisions_at_scale(void **s) {
+        (void) s;
+        _cleanup_free_ char *text = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&text, &n);
+        assert_non_null(f);
+        fputs(HEAD, f);
+        for (int i = 0; i < 2000; i++)
+                fprintf(f, "[model.m%d]\ndrv = " DRV "\nexec = /bin/serve\nlisten = 127.0.%d.%d:8080\n", i, i / 250,
+                        i % 250 + 1);
+        fputs("[model.wild]\ndrv = " DRV "\nexec = /bin/serve\nlisten = 0.0.0.0:8080\n", f);
+        assert_int_equal(fclose(f), 0);
+        Manifest *m = parse(text);
+        assert_int_equal(m->n_models, 0);
+        manifest_free(m);
+        text[n - strlen("[model.wild]\ndrv = " DRV "\nexec = /bin/serve\nlisten = 0.0.0.0:8080\n")] = 0;
+        m = parse(text);
+        assert_int_equal(m->n_models, 2000);
+        manifest_free(m);
+}
+
 static void test_keys_parsed(void **s) {
         (void) s;
         Manifest *m = parse(MODEL("ready-url = http://127.0.0.1:8080/health\nstart-timeout = 1800\n"
@@ -159,6 +296,11 @@ static void test_unit_text(void **s) {
         copy.n_listen = 0;
         assert_int_equal(unit_serve_settings(&copy, SCOPE_USER, without), 0);
         assert_string_not_equal(with, without);
+        /* So does each address: a running server keeps the descriptors it was passed. */
+        copy = m->models[0];
+        copy.n_listen = 1;
+        assert_int_equal(unit_serve_settings(&copy, SCOPE_USER, without), 0);
+        assert_string_not_equal(with, without);
         copy = m->models[0];
         copy.start_timeout = 121;
         assert_int_equal(unit_serve_settings(&copy, SCOPE_USER, without), 0);
@@ -182,6 +324,11 @@ int main(void) {
                 cmocka_unit_test(test_ready_url_grammar),
                 cmocka_unit_test(test_ready_url_parts),
                 cmocka_unit_test(test_listen_grammar),
+                cmocka_unit_test(test_listen_collisions),
+                cmocka_unit_test(test_listen_collision_skips_both),
+                cmocka_unit_test(test_listen_collision_within_one_model),
+                cmocka_unit_test(test_listen_of_a_skipped_model_is_free),
+                cmocka_unit_test(test_listen_collisions_at_scale),
                 cmocka_unit_test(test_keys_parsed),
                 cmocka_unit_test(test_bad_keys_skip_the_model),
                 cmocka_unit_test(test_unit_text),
