@@ -156,14 +156,17 @@ $(BUILD)/units-local/%: units/% src/lib/exitcode.h
 # "N passed, N failed".
 # build/dist is the optimised build that the booted-system suites install, as a distribution
 # would ship it.
+# The builds use every core; the suites run one after another (they share ports and the
+# user manager's runtime directory).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 check: deps
-	$(MAKE) SAN=1 BUILD=build/san all tests-bin
-	$(MAKE) BUILD=build/dist all
+	$(MAKE) -j$(JOBS) SAN=1 BUILD=build/san all tests-bin
+	$(MAKE) -j$(JOBS) BUILD=build/dist all
 	BUILD=build/san tests/run
 
 check-long: deps
-	$(MAKE) SAN=1 BUILD=build/san all tests-bin
-	$(MAKE) BUILD=build/dist all
+	$(MAKE) -j$(JOBS) SAN=1 BUILD=build/san all tests-bin
+	$(MAKE) -j$(JOBS) BUILD=build/dist all
 	BUILD=build/san LONG=1 SUITE_TIMEOUT=$(or $(SUITE_TIMEOUT),7200) tests/run
 
 .PHONY: tests-bin
