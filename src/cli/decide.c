@@ -6,7 +6,6 @@
 #include "decide.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,19 +286,6 @@ static bool row_matches(Facts *fs, uint64_t need, uint64_t forbid) {
         return true;
 }
 
-static int say(char **ret, const char *fmt, ...) _printf_(2, 3);
-static int say(char **ret, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(ret, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                *ret = NULL;
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 static const char *text_or_null(const StatusInfo *i, bool ok) {
         return ok && i && !isempty(i->error) ? i->error : NULL;
 }
@@ -308,10 +294,10 @@ static const char *text_or_null(const StatusInfo *i, bool ok) {
 static int retrain_error(char **ret, const char *err, const char *name) {
         static const char phrase[] = "retraining failed, the previous model keeps serving";
         if (err && startswith(err, phrase))
-                return say(ret, "%s", err);
+                return asprintf_safe(ret, "%s", err);
         if (err)
-                return say(ret, "%s: %s", phrase, err);
-        return say(ret, "%s; see deferred-builds logs %s", phrase, name);
+                return asprintf_safe(ret, "%s: %s", phrase, err);
+        return asprintf_safe(ret, "%s; see deferred-builds logs %s", phrase, name);
 }
 
 static int error_of(ErrorKind k, uint64_t f, const DecideInput *in, char **ret) {
@@ -326,30 +312,31 @@ static int error_of(ErrorKind k, uint64_t f, const DecideInput *in, char **ret) 
         case E_RETRAIN_REMEMBERED:
                 return retrain_error(ret, ferr, in->name);
         case E_SERVER_FAILED:
-                return say(ret, "server %s failed; see deferred-builds logs %s",
-                           model_unit_name(UNIT_SERVE, in->name, unit), in->name);
+                return asprintf_safe(ret, "server %s failed; see deferred-builds logs %s",
+                                     model_unit_name(UNIT_SERVE, in->name, unit), in->name);
         case E_REALISE_FAILED:
                 if (serr)
-                        return say(ret, "%s", serr);
-                return say(ret, "%s failed; see deferred-builds logs %s", model_unit_name(UNIT_REALISE, in->name, unit),
-                           in->name);
+                        return asprintf_safe(ret, "%s", serr);
+                return asprintf_safe(ret, "%s failed; see deferred-builds logs %s",
+                                     model_unit_name(UNIT_REALISE, in->name, unit), in->name);
         case E_REALISE_RETRIED:
                 if (!(f & B(F_R_AUTORESTART)))
                         return 0;
-                return say(ret, "realise failed and is retried%s%s", serr ? ": " : "", strempty(serr));
+                return asprintf_safe(ret, "realise failed and is retried%s%s", serr ? ": " : "", strempty(serr));
         case E_SERVER_RESTARTING:
                 if (!(f & B(F_S_AUTORESTART)))
                         return 0;
-                return say(ret, "server %s exited and is restarted; see deferred-builds logs %s",
-                           model_unit_name(UNIT_SERVE, in->name, unit), in->name);
+                return asprintf_safe(ret, "server %s exited and is restarted; see deferred-builds logs %s",
+                                     model_unit_name(UNIT_SERVE, in->name, unit), in->name);
         case E_STATUS:
-                return serr ? say(ret, "%s", serr) : 0;
+                return serr ? asprintf_safe(ret, "%s", serr) : 0;
         case E_REMEMBERED:
-                return ferr ? say(ret, "%s", ferr) : 0;
+                return ferr ? asprintf_safe(ret, "%s", ferr) : 0;
         case E_STOPPED:
                 if (serr)
-                        return say(ret, "%s", serr);
-                return say(ret, "stopped before the build finished; deferred-builds realise %s resumes it", in->name);
+                        return asprintf_safe(ret, "%s", serr);
+                return asprintf_safe(ret, "stopped before the build finished; deferred-builds realise %s resumes it",
+                                     in->name);
         }
         return 0;
 }
@@ -377,9 +364,10 @@ int decide(const DecideInput *in, Decision *d) {
         }
         if (d->state == VIEW_SILENT) {
                 d->silent_sec = in->now - quiet_since(in->status);
-                if (say(&d->detail, "silent for %llu s", d->silent_sec) < 0)
+                if (asprintf_safe(&d->detail, "silent for %llu s", d->silent_sec) < 0)
                         goto oom;
-        } else if (d->state == VIEW_WAITING && say(&d->detail, "waiting for a cache: %s", in->status->waiting) < 0)
+        } else if (d->state == VIEW_WAITING &&
+                   asprintf_safe(&d->detail, "waiting for a cache: %s", in->status->waiting) < 0)
                 goto oom;
 
         for (size_t i = 0; i < ELEMENTSOF(action_rows); i++)
