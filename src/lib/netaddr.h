@@ -55,8 +55,8 @@ int listen_address_parse(const char *s, ListenAddress *ret);
 bool listen_address_is_valid(const char *s);
 
 /* Whether the kernel refuses to listen on b while a listening socket holds a (or the
- * reverse), as systemd binds them (SO_REUSEADDR, BindIPv6Only=default with the kernel's
- * default net.ipv6.bindv6only=0): the same path; or the same port and the same address,
+ * reverse), as systemd binds them (SO_REUSEADDR, and BindIPv6Only=both, which the socket
+ * unit sets): the same path; or the same port and the same address,
  * or a wildcard that covers the other's address (the dual-stack wildcard covers every
  * IPv6 and IPv4 address, 0.0.0.0 every IPv4 one). */
 bool listen_addresses_collide(const ListenAddress *a, const ListenAddress *b);
