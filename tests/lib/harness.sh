@@ -8,6 +8,8 @@
 #        harness_start      start the manager (environment: DEFERRED_BUILDS_* set before)
 #        harness_reload     daemon-reload (runs the generator again)
 #        harness_stop       stop the manager and wait for it
+#        harness_fresh      no model unit running or failed, no state or runtime file:
+#                           what a scenario starts from (then it writes its manifest)
 # Never starts systemd --system; only stops processes it started.
 
 : "${TOP:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -87,4 +89,23 @@ harness_stop() {
 
 unit_prop() { # unit_prop UNIT PROPERTY
         systemctl --user show -P "$2" "$1" 2>/dev/null
+}
+
+# harness_idle: whether the manager has no job queued or running.
+harness_idle() {
+        [ -z "$(systemctl --user list-jobs --no-legend 2>/dev/null)" ]
+}
+
+# harness_fresh: stops every deferred-* unit, waits for the jobs that queues (OnFailure=
+# alerts among them) to finish, forgets failed units and their start limits, and empties
+# the state and runtime dirs (roots, failure memory, status files, published models).
+# Returns 1 when the manager does not settle.
+harness_fresh() {
+        local rt=${DEFERRED_BUILDS_RUNTIME_DIR:-$XDG_RUNTIME_DIR/deferred-builds}
+        systemctl --user stop 'deferred-*' >/dev/null 2>&1
+        wait_for 60 harness_idle || return 1
+        systemctl --user reset-failed
+        [ -d "$DEFERRED_BUILDS_STATE_DIR" ] && find "$DEFERRED_BUILDS_STATE_DIR" -mindepth 1 -delete
+        [ -d "$rt" ] && find "$rt" -mindepth 1 -delete
+        return 0
 }

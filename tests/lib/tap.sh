@@ -67,13 +67,14 @@ tap_done() {
 # run_scenarios [NAME...]: runs the scenario_NAME functions given (every scenario_*
 # function, in name order, when none is), then prints the plan and returns whether all
 # passed. Each scenario writes its own fixture, so any one of them runs alone:
-#   tests/integration/SUITE.sh NAME
+#   tests/integration/SUITE.sh NAME      (or scenario_NAME, as the booted suites take it)
 run_scenarios() {
         local s names=("$@")
         if [ ${#names[@]} -eq 0 ]; then
                 mapfile -t names < <(declare -F | awk '$3 ~ /^scenario_/ { print substr($3, 10) }')
         fi
         for s in "${names[@]}"; do
+                s=${s#scenario_}
                 declare -F "scenario_$s" >/dev/null || tap_bail "scenario $s exists"
                 diag "scenario $s"
                 "scenario_$s"

@@ -40,4 +40,28 @@ out=$(TAP_N=0 TAP_FAILED=0 && tap_bail "the fixture exists" "diag line"; echo "n
 is "$?:$out" "1:not ok 1 - the fixture exists
 #   diag line
 1..1" "tap_bail prints one failure and the plan, and exits 1"
+
+# run_scenarios runs the scenarios named, with or without their scenario_ prefix, or all.
+scenario_one() { echo "one ran"; }
+scenario_two() { echo "two ran"; }
+out=$(TAP_N=0 TAP_FAILED=0 && run_scenarios scenario_two)
+is "$out" "# scenario two
+two ran
+1..0" "run_scenarios scenario_two runs that scenario alone"
+out=$(TAP_N=0 TAP_FAILED=0 && run_scenarios two one)
+is "$out" "# scenario two
+two ran
+# scenario one
+one ran
+1..0" "run_scenarios NAME... runs those, in the order given"
+out=$(TAP_N=0 TAP_FAILED=0 && run_scenarios)
+is "$out" "# scenario one
+one ran
+# scenario two
+two ran
+1..0" "run_scenarios with no name runs every scenario, in name order"
+out=$(TAP_N=0 TAP_FAILED=0 && run_scenarios three; echo "not reached")
+is "$?:$out" "1:not ok 1 - scenario three exists
+1..1" "run_scenarios fails on a scenario that does not exist"
+unset -f scenario_one scenario_two
 tap_done
