@@ -7,6 +7,13 @@
 #   - not while an infrastructure failure (exit 75) is retried by Restart=, only once the
 #     start limit gives up.
 # The alert unit records the failed unit's name (%n passed as its instance).
+#
+# One scenario each, from a fresh state (no model unit run, no alert recorded):
+#   on_failure_set training_succeeds training_fails tempfail_retried server_fails
+#   retrain_fails
+# The fixtures are instantiated and the user manager started once. Run one alone (a
+# nix-daemon must answer; tests/run starts one):
+#   ABS_BUILD=$PWD/build/san tests/integration/alerts.sh NAME    (or scenario_NAME)
 set -u
 : "${TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
 . "$TOP/tests/lib/tap.sh"
@@ -37,18 +44,26 @@ alerting() {
                 printf 'exec = %s\narg = %s\n' "$TOP/tests/integration/fixtures/cli/serve.sh" "$SERVED"
         fi
 }
-write_manifest() { # write_manifest GOOD_DRV
+# write_manifest GOOD_DRV NAME...: a manifest of those models (good with GOOD_DRV).
+write_manifest() {
+        local good=$1 m
+        shift
         {
                 printf '[deferred-builds]\nversion = 1\ngeneration = a1\n'
-                alerting good "$1"
-                alerting bad "$DRV_BAD"
-                alerting flaky "$DRV_FLAKY"
-                alerting server "$DRV_SERVER" /bin/false
-                model quiet "$DRV_BAD"
+                for m in "$@"; do
+                        case $m in
+                        good) alerting good "$good" ;;
+                        bad) alerting bad "$DRV_BAD" ;;
+                        flaky) alerting flaky "$DRV_FLAKY" ;;
+                        server) alerting server "$DRV_SERVER" /bin/false ;;
+                        quiet) model quiet "$DRV_BAD" ;;
+                        esac
+                done
         } >"$DEFERRED_BUILDS_MANIFEST.tmp" && mv "$DEFERRED_BUILDS_MANIFEST.tmp" "$DEFERRED_BUILDS_MANIFEST"
 }
-write_manifest "$DRV_GOOD"
-ok "the manifest is valid" "$DB" check
+ALL="good bad flaky server quiet"
+# shellcheck disable=SC2086 # ALL is a list of words
+write_manifest "$DRV_GOOD" $ALL
 
 # The alert: a oneshot that appends its instance (the failed unit) to $ALERTS.
 mkdir -p "$UNITDIR"
@@ -71,53 +86,92 @@ ln -sf /dev/null "$XDG_CONFIG_HOME/systemd/user/deferred-builds-reconcile.servic
 harness_start || tap_bail "the user manager starts"
 
 alerts_for() { grep -cx "$1" "$ALERTS"; }
+# fresh GOOD_DRV NAME...: a scenario's start: no model unit running or failed (their
+# start limits reset), no state or runtime file, no alert recorded, and a manifest of
+# those models, loaded.
+fresh() {
+        harness_fresh || tap_bail "the user manager settles between scenarios"
+        : >"$ALERTS"
+        write_manifest "$@"
+        harness_reload
+}
+# alerts_told EXPECTED WHAT: once no job is left, every alert the scenario raised, sorted,
+# on one line, is EXPECTED.
+alerts_told() {
+        wait_for 10 harness_idle
+        is "$(sort "$ALERTS" | tr '\n' ' ')" "$1" "the alerts, all told: $2"
+}
 
-is "$(unit_prop deferred-realise@bad.service OnFailure)" "alert@deferred-realise@bad.service.service" \
-        "the realise unit of a model with on-failure has OnFailure= (%n expanded)"
-is "$(unit_prop deferred-realise@quiet.service OnFailure)" "" "a model without on-failure has none"
+# shellcheck disable=SC2086 # ALL is a list of words
+scenario_on_failure_set() {
+        fresh "$DRV_GOOD" $ALL
+        ok "the manifest is valid" "$DB" check
+        is "$(unit_prop deferred-realise@bad.service OnFailure)" "alert@deferred-realise@bad.service.service" \
+                "the realise unit of a model with on-failure has OnFailure= (%n expanded)"
+        is "$(unit_prop deferred-realise@quiet.service OnFailure)" "" "a model without on-failure has none"
+}
 
-diag "a training that succeeds alerts nobody"
-"$DB" realise --wait good >/dev/null 2>&1
-is "$?" 0 "good is trained and served"
-is "$(unit_prop deferred-realise@good.service OnFailure)" "alert@deferred-realise@good.service.service" \
-        "good has OnFailure= too"
+scenario_training_succeeds() {
+        fresh "$DRV_GOOD" good
+        diag "a training that succeeds alerts nobody"
+        "$DB" realise --wait good >/dev/null 2>&1
+        is "$?" 0 "good is trained and served"
+        is "$(unit_prop deferred-realise@good.service OnFailure)" "alert@deferred-realise@good.service.service" \
+                "good has OnFailure= too"
+        alerts_told "" "none for good's training"
+}
 
-diag "a training that fails starts the alert"
-"$DB" realise --wait bad >/dev/null 2>&1
-is "$?" 1 "bad's training fails"
-ok "the alert ran for deferred-realise@bad.service" wait_for 10 sh -c "grep -qx 'deferred-realise@bad.service' '$ALERTS'"
-is "$(alerts_for deferred-realise@bad.service)" 1 "once"
-"$DB" realise --wait quiet >/dev/null 2>&1
-is "$?" 1 "quiet's training fails too"
+scenario_training_fails() {
+        fresh "$DRV_GOOD" bad quiet
+        diag "a training that fails starts the alert"
+        "$DB" realise --wait bad >/dev/null 2>&1
+        is "$?" 1 "bad's training fails"
+        ok "the alert ran for deferred-realise@bad.service" wait_for 10 sh -c "grep -qx 'deferred-realise@bad.service' '$ALERTS'"
+        is "$(alerts_for deferred-realise@bad.service)" 1 "once"
+        "$DB" realise --wait quiet >/dev/null 2>&1
+        is "$?" 1 "quiet's training fails too"
+        alerts_told "deferred-realise@bad.service " "bad's training, none for quiet"
+}
 
-diag "exit 75 is retried by Restart=; the alert waits until systemd gives up"
-systemctl --user start --no-block deferred-realise@flaky.service
-ok "flaky failed with 75 and waits for its restart" wait_for 20 sh -c \
-        "[ \"\$(systemctl --user show -P SubState deferred-realise@flaky.service)\" = auto-restart ]"
-is "$(unit_prop deferred-realise@flaky.service ExecMainStatus)" 75 "its exit status is 75"
-is "$(alerts_for deferred-realise@flaky.service)" 0 "no alert while systemd retries"
-ok "flaky was restarted" wait_for 20 sh -c "[ \"\$(systemctl --user show -P NRestarts deferred-realise@flaky.service)\" -ge 1 ]"
-is "$(alerts_for deferred-realise@flaky.service)" 0 "still no alert after a restart"
-ok "systemd gives up on flaky" wait_for 60 sh -c "[ \"\$(systemctl --user show -P ActiveState deferred-realise@flaky.service)\" = failed ]"
-ok "then the alert runs" wait_for 10 sh -c "grep -qx 'deferred-realise@flaky.service' '$ALERTS'"
-is "$(alerts_for deferred-realise@flaky.service)" 1 "once, after $(unit_prop deferred-realise@flaky.service NRestarts) restarts ($(unit_prop deferred-realise@flaky.service Result))"
+scenario_tempfail_retried() {
+        fresh "$DRV_GOOD" flaky
+        diag "exit 75 is retried by Restart=; the alert waits until systemd gives up"
+        systemctl --user start --no-block deferred-realise@flaky.service
+        ok "flaky failed with 75 and waits for its restart" wait_for 20 sh -c \
+                "[ \"\$(systemctl --user show -P SubState deferred-realise@flaky.service)\" = auto-restart ]"
+        is "$(unit_prop deferred-realise@flaky.service ExecMainStatus)" 75 "its exit status is 75"
+        is "$(alerts_for deferred-realise@flaky.service)" 0 "no alert while systemd retries"
+        ok "flaky was restarted" wait_for 20 sh -c "[ \"\$(systemctl --user show -P NRestarts deferred-realise@flaky.service)\" -ge 1 ]"
+        is "$(alerts_for deferred-realise@flaky.service)" 0 "still no alert after a restart"
+        ok "systemd gives up on flaky" wait_for 60 sh -c "[ \"\$(systemctl --user show -P ActiveState deferred-realise@flaky.service)\" = failed ]"
+        ok "then the alert runs" wait_for 10 sh -c "grep -qx 'deferred-realise@flaky.service' '$ALERTS'"
+        is "$(alerts_for deferred-realise@flaky.service)" 1 "once, after $(unit_prop deferred-realise@flaky.service NRestarts) restarts ($(unit_prop deferred-realise@flaky.service Result))"
+        alerts_told "deferred-realise@flaky.service " "flaky's training, once systemd gave up"
+}
 
-diag "a server that fails for good starts the alert"
-"$DB" realise server >/dev/null 2>&1
-ok "server's unit fails after its restarts" wait_for 60 sh -c "[ \"\$(systemctl --user show -P ActiveState deferred-serve@server.service)\" = failed ]"
-ok "the alert ran for deferred-serve@server.service" wait_for 10 sh -c "grep -qx 'deferred-serve@server.service' '$ALERTS'"
-is "$(alerts_for deferred-serve@server.service)" 1 "once, not per restart ($(unit_prop deferred-serve@server.service NRestarts) restarts)"
-is "$(alerts_for deferred-realise@server.service)" 0 "its training, which succeeded, did not alert"
+scenario_server_fails() {
+        fresh "$DRV_GOOD" server
+        diag "a server that fails for good starts the alert"
+        "$DB" realise server >/dev/null 2>&1
+        ok "server's unit fails after its restarts" wait_for 60 sh -c "[ \"\$(systemctl --user show -P ActiveState deferred-serve@server.service)\" = failed ]"
+        ok "the alert ran for deferred-serve@server.service" wait_for 10 sh -c "grep -qx 'deferred-serve@server.service' '$ALERTS'"
+        is "$(alerts_for deferred-serve@server.service)" 1 "once, not per restart ($(unit_prop deferred-serve@server.service NRestarts) restarts)"
+        is "$(alerts_for deferred-realise@server.service)" 0 "its training, which succeeded, did not alert"
+        alerts_told "deferred-serve@server.service " "the server, not its training"
+}
 
-diag "a retrain that fails starts the alert; the old model keeps serving"
-write_manifest "$DRV_GOOD2"
-harness_reload
-"$DB" reconcile >/dev/null 2>&1
-ok "the retrain of good fails" wait_for 30 sh -c "[ \"\$(systemctl --user show -P ActiveState deferred-retrain@good.service)\" = failed ]"
-ok "the alert ran for deferred-retrain@good.service" wait_for 10 sh -c "grep -qx 'deferred-retrain@good.service' '$ALERTS'"
-is "$(serve_state good)" active "good still serves its previous model"
+scenario_retrain_fails() {
+        fresh "$DRV_GOOD" good
+        diag "a retrain that fails starts the alert; the old model keeps serving"
+        "$DB" realise --wait good >/dev/null 2>&1
+        is "$?" 0 "good is trained and served"
+        write_manifest "$DRV_GOOD2" good
+        harness_reload
+        "$DB" reconcile >/dev/null 2>&1
+        ok "the retrain of good fails" wait_for 30 sh -c "[ \"\$(systemctl --user show -P ActiveState deferred-retrain@good.service)\" = failed ]"
+        ok "the alert ran for deferred-retrain@good.service" wait_for 10 sh -c "grep -qx 'deferred-retrain@good.service' '$ALERTS'"
+        is "$(serve_state good)" active "good still serves its previous model"
+        alerts_told "deferred-retrain@good.service " "the retrain, not good's first training"
+}
 
-is "$(sort "$ALERTS" | tr '\n' ' ')" \
-        "deferred-realise@bad.service deferred-realise@flaky.service deferred-retrain@good.service deferred-serve@server.service " \
-        "the alerts, all told: one per unit that failed for good, none for good's training or quiet"
-tap_done
+run_scenarios "$@"
