@@ -12,7 +12,7 @@
 #   - --output writes whole files: a reader polling the file never sees half of one.
 #
 # Scenarios: parser_strict, usage, four_models, prometheus, status_json, output; each on a
-# manager, runtime and state folder of its own (tests/lib/cliscen.sh). Run some alone (a
+# manager, runtime and state folder of its own (harness_fresh_manager). Run some alone (a
 # nix-daemon must answer; tests/run starts one):
 #   ABS_BUILD=$PWD/build/san tests/integration/metrics.sh [SCENARIO...]   (e.g. usage output)
 set -u
@@ -26,7 +26,6 @@ nixd_require "metrics integration"
 tap_require_built deferred-builds deferred-realise deferred-builds-generator examples/dbx-train
 export DEFERRED_BUILDS_SCOPE=user
 . "$TOP/tests/integration/fixtures/cli/lib.sh"
-. "$TOP/tests/lib/cliscen.sh"
 PARSE="$TOP/tests/integration/fixtures/metrics/parse.py"
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null ||
         tap_bail "the OpenMetrics parser is installed" "apt-get install python3-prometheus-client"
@@ -77,7 +76,7 @@ ln -sf /dev/null "$XDG_CONFIG_HOME/systemd/user/deferred-builds-reconcile.servic
 # broken has failed, slow trains, and weird is published by hand to HOSTILE, which holds
 # a malformed metrics file (a string value); each checked.
 four_models() {
-        cliscen_fresh
+        harness_fresh_manager "$SERVED"
         [ -z "$GOOD_TRAINED" ] || fresh_good
         GOOD_TRAINED=1
         manifest m1 good "$DRV_GOOD" slow "$DRV_SLOW" broken "$DRV_BROKEN" weird "$DRV_WEIRD"
@@ -111,7 +110,7 @@ scenario_parser_strict() {
 scenario_usage() {
         local out
         diag "usage"
-        cliscen_fresh
+        harness_fresh_manager "$SERVED"
         manifest m1 good "$DRV_GOOD" slow "$DRV_SLOW" broken "$DRV_BROKEN" weird "$DRV_WEIRD"
         out=$("$DB" metrics --help)
         like "$?:$out" "^0:Usage: deferred-builds metrics \[--format openmetrics\|prometheus\] \[--output FILE\]" "metrics --help"

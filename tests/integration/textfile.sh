@@ -7,7 +7,7 @@
 #
 # Scenarios: timer (the file at once, then a new one each interval), follows (the file
 # follows good to serving, then ready), missing_folder (the service fails); each
-# on a manager, runtime, state and textfile folder of its own (tests/lib/cliscen.sh). Run
+# on a manager, runtime, state and textfile folder of its own (harness_fresh_manager). Run
 # some alone (a nix-daemon must answer; tests/run starts one):
 #   ABS_BUILD=$PWD/build/san tests/integration/textfile.sh [SCENARIO...]   (e.g. follows)
 set -u
@@ -21,7 +21,6 @@ nixd_require "textfile integration"
 tap_require_built deferred-builds deferred-realise deferred-builds-generator
 export DEFERRED_BUILDS_SCOPE=user
 . "$TOP/tests/integration/fixtures/cli/lib.sh"
-. "$TOP/tests/lib/cliscen.sh"
 # Below the harness's private /run, as a real one is outside the home folders (ProtectHome=).
 TF=/run/textfile-collector
 PROM="$TF/deferred-builds.prom"
@@ -56,7 +55,7 @@ export PROM
 # fresh_textfile: a manager of the scenario's own on fresh state, with good in the
 # manifest and an empty textfile folder; the timer not started yet.
 fresh_textfile() {
-        cliscen_fresh
+        harness_fresh_manager "$SERVED"
         rm -rf "$TF"
         mkdir -p "$TF"
         manifest t1 good "$DRV_GOOD"

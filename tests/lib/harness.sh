@@ -109,3 +109,15 @@ harness_fresh() {
         [ -d "$rt" ] && find "$rt" -mindepth 1 -delete
         return 0
 }
+
+# harness_fresh_manager [DIR...]: for a scenario that starts a manager of its own (so that
+# the generator reads the manifest it writes): stops the manager with every unit it ran,
+# and removes the runtime and state dirs and each DIR (emptied and made again).
+harness_fresh_manager() {
+        local rt=${DEFERRED_BUILDS_RUNTIME_DIR:-$XDG_RUNTIME_DIR/deferred-builds} d
+        harness_stop
+        rm -rf "$rt" "$DEFERRED_BUILDS_STATE_DIR"
+        for d in "$@"; do
+                rm -rf "$d" && mkdir -p "$d"
+        done
+}
