@@ -13,13 +13,10 @@ import time
 
 from fastapi import FastAPI
 
+import linreg
+
 time.sleep(float(os.environ.get("LOAD_SECONDS", "0")))
-values = {}
-with open(os.path.join(os.environ["DEFERRED_MODEL_PATH"], "model")) as f:
-    for line in f:
-        key, _, value = line.strip().partition("=")
-        values[key] = value
-MODEL_ID, W, B = values["id"], float(values["w"]), float(values["b"])
+MODEL_ID, W, B = linreg.load()
 print(f"app.py: model {MODEL_ID} loaded, LISTEN_FDS={os.environ.get('LISTEN_FDS', '')}", flush=True)
 
 app = FastAPI()

@@ -6,27 +6,15 @@ ResNet-style stem and basic block whose convolutions oneDNN compiles at run time
 runs it once at start, then answers GET /predict?x=NUMBER on 127.0.0.1:PORT with
 {"model": ID, "x": X, "y": Y, "net": N}: Y from the trained model, N from the network. Prints "torch-serve: ..." lines.
 """
-import http.server
-import json
-import os
 import sys
-import urllib.parse
+
+import linreg
 
 print("torch-serve: importing torch", flush=True)
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-
-def load(path):
-    values = {}
-    with open(os.path.join(path, "model")) as f:
-        for line in f:
-            key, _, value = line.strip().partition("=")
-            values[key] = value
-    return values["id"], float(values["w"]), float(values["b"])
-
-
-MODEL_ID, W, B = load(os.environ["DEFERRED_MODEL_PATH"])
+MODEL_ID, W, B = linreg.load()
 
 torch.set_num_threads(2)
 print(f"torch-serve: {torch.get_num_threads()} threads", flush=True)
@@ -63,22 +51,4 @@ infer(1.0)
 print(f"torch-serve: model {MODEL_ID} loaded, ResNet block ran (torch {torch.__version__})", flush=True)
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        url = urllib.parse.urlparse(self.path)
-        if url.path != "/predict":
-            self.send_error(404)
-            return
-        x = float(urllib.parse.parse_qs(url.query).get("x", ["0"])[0])
-        body = json.dumps({"model": MODEL_ID, "x": x, "y": W * x + B, "net": infer(x)}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+linreg.serve(int(sys.argv[1]), (MODEL_ID, W, B), extra=lambda x: {"net": infer(x)})
