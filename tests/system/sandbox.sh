@@ -40,7 +40,7 @@ scenario_python_server() {
 }
 
 # The documented table: "| check | strict | ml | gpu | ... |" rows of docs/sandbox.md.
-CHECKS="model cpuinfo wx-memory affinity netlink cache proc-driver state"
+CHECKS="model cpuinfo wx-memory affinity netlink cache proc-driver state setuid-self setuid-other"
 documented() { # CHECK [PROFILE] -> ok|denied
         local col
         case ${2:-strict} in strict) col=3 ;; ml) col=4 ;; gpu) col=5 ;; esac

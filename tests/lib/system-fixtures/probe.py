@@ -6,7 +6,8 @@ cpuinfo, psutil); writable+executable memory (oneDNN, numba, XLA JITs); sched_se
 (OpenMP/torch thread pinning); getifaddrs over AF_NETLINK (NCCL/Gloo bootstrap, psutil);
 a writable cache directory (Hugging Face hub, torch.hub, Triton); /proc/driver (CUDA
 reads /proc/driver/nvidia); a persistent, writable home (a counter of the probe's starts
-in $HOME). With secrets handed over, "PROBE secret-credential|secret-env ok sha256=HEX"
+in $HOME); setuid() and setgid() to its own ids (gunicorn's workers), and setuid(0), which
+no profile allows. With secrets handed over, "PROBE secret-credential|secret-env ok sha256=HEX"
 names the SHA-256 of the credential "token" and of $DBX_SECRET, never the secret. Then it
 stays up, so the unit is active and the lines are in the journal.
 """
@@ -86,13 +87,25 @@ def state():
     return f"starts={n + 1} home={home}"
 
 
+def setuid_self():
+    os.setgid(os.getgid())
+    os.setuid(os.getuid())
+    return f"uid {os.getuid()}"
+
+
+def setuid_other():
+    os.setuid(0)
+    return "became uid 0"
+
+
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
 for name, fn in [("model", model), ("cpuinfo", cpuinfo), ("wx-memory", wx_memory),
                  ("affinity", affinity), ("netlink", netlink), ("cache", cache),
-                 ("proc-driver", proc_driver), ("state", state)]:
+                 ("proc-driver", proc_driver), ("state", state), ("setuid-self", setuid_self),
+                 ("setuid-other", setuid_other)]:
     report(name, fn)
 if "CREDENTIALS_DIRECTORY" in os.environ:
     with open(os.path.join(os.environ["CREDENTIALS_DIRECTORY"], "token"), "rb") as f:
