@@ -19,10 +19,10 @@
 . "$TOP/tests/lib/wait.sh"
 
 BOOTED_SUITE=bookworm
-# What the servers under test need: Debian's python3, and FastAPI under uvicorn as a server
-# we did not write. A suite that needs more (PyTorch) sets BOOTED_EXTRA_PACKAGES before
+# What the servers under test need: Debian's python3; FastAPI under uvicorn and hypercorn,
+# and gunicorn: servers we did not write. A suite that needs more (PyTorch) sets BOOTED_EXTRA_PACKAGES before
 # sourcing this file and gets a base of its own.
-BOOTED_PACKAGES="nix-bin nix-setup-systemd libinih1 libsystemd0 python3 python3-uvicorn python3-fastapi curl ca-certificates${BOOTED_EXTRA_PACKAGES:+ $BOOTED_EXTRA_PACKAGES}"
+BOOTED_PACKAGES="nix-bin nix-setup-systemd libinih1 libsystemd0 python3 python3-uvicorn python3-hypercorn python3-gunicorn python3-fastapi curl ca-certificates${BOOTED_EXTRA_PACKAGES:+ $BOOTED_EXTRA_PACKAGES}"
 # Changing the recipe (suite, packages, steps) changes the key, so a stale base is never used.
 BOOTED_RECIPE="v1 $BOOTED_SUITE systemd,systemd-sysv,dbus $BOOTED_PACKAGES"
 BOOTED_CACHE=${DEFERRED_BUILDS_BOOTED_CACHE:-/var/cache/deferred-builds/booted}

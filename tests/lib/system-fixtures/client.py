@@ -2,8 +2,11 @@
 """Test fixture: a client asking a server every INTERVAL seconds, one new connection per
 request, each with an explicit TIMEOUT, for at most SECONDS. One line per request:
 
-  START_MONOTONIC LATENCY_SECONDS MODEL_ID     (answered 200)
-  START_MONOTONIC LATENCY_SECONDS FAIL:WHY     (refused, reset, timed out, not 200)
+  START_MONOTONIC LATENCY_SECONDS MODEL_ID PORT     (answered 200)
+  START_MONOTONIC LATENCY_SECONDS FAIL:WHY PORT     (refused, reset, timed out, not 200)
+
+PORT is the client's own port, "-" when it never connected: a server's log names the
+connection by it.
 
   client.py URL INTERVAL TIMEOUT SECONDS LOG
 """
@@ -19,8 +22,11 @@ end = time.monotonic() + seconds
 with open(log, "a", buffering=1) as out:
     while time.monotonic() < end:
         start = time.monotonic()
+        port = "-"
         try:
             c = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+            c.connect()
+            port = c.sock.getsockname()[1]
             c.request("GET", u.path + ("?" + u.query if u.query else ""), headers={"Connection": "close"})
             r = c.getresponse()
             body = r.read()
@@ -28,7 +34,7 @@ with open(log, "a", buffering=1) as out:
             what = json.loads(body)["model"] if r.status == 200 else f"FAIL:status-{r.status}"
         except Exception as e:  # every failure counts, whatever it is
             what = "FAIL:" + type(e).__name__
-        out.write(f"{start:.6f} {time.monotonic() - start:.6f} {what}\n")
+        out.write(f"{start:.6f} {time.monotonic() - start:.6f} {what} {port}\n")
         left = interval - (time.monotonic() - start)
         if left > 0:
             time.sleep(left)

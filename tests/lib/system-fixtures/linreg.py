@@ -1,5 +1,5 @@
 """Test fixture: the model the example trainer writes, read and served the way the servers
-under test (serve.py, torch-serve.py, app.py) all do.
+under test (serve.py, torch-serve.py, app.py, wsgi.py) all do.
 
 $DEFERRED_MODEL_PATH/model holds `id=`, `w=` and `b=` lines: y = w * x + b.
 """

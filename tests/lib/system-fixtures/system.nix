@@ -7,8 +7,9 @@
 # A model: id (its identity; a new id is a new derivation), port, epochs, epochSeconds,
 # failAtEpoch (see examples/model.nix), server ("dbx": the example C server with readiness,
 # "python": Debian's python3 running serve.py, "probe": probe.py, "torch": torch-serve.py,
-# "uvicorn": app.py under uvicorn with a ready-url; socket = true adds listen, startTimeout
-# its start-timeout), env (extra environment), user, sandbox, serviceConfig, credentials,
+# "uvicorn" or "hypercorn": app.py under that server with a ready-url; socket = true adds
+# listen, trace = true uvicorn's per-connection log, startTimeout its start-timeout;
+# "gunicorn": wsgi.py under gunicorn, a ready-url, socket as for uvicorn), env (extra environment), user, sandbox, serviceConfig, credentials,
 # environmentFile,
 # contentAddressed (needs the daemon's ca-derivations feature), onFailure (alert units).
 {
@@ -22,37 +23,83 @@ let
       server = m.server or "dbx";
       port = toString m.port;
     in
-    # FastAPI under uvicorn, up once /health answers; socket = true: systemd holds the
-    # socket (listen) and uvicorn takes it as fd 3.
-    if server == "uvicorn" then
+    # FastAPI under uvicorn or hypercorn, up once /health answers; socket = true: systemd
+    # holds the socket (listen) and the server takes it as fd 3. trace = true: uvicorn logs
+    # each connection made and lost.
+    if server == "uvicorn" || server == "hypercorn" then
       {
         exec = "/usr/bin/python3";
-        args = [
-          "-m"
-          "uvicorn"
-          "--app-dir"
-          "/opt/dbx-test"
-          "--no-access-log"
-          "app:app"
-        ]
-        ++ (
-          if m.socket or false then
+        args =
+          if server == "uvicorn" then
             [
-              "--fd"
-              "3"
+              "-m"
+              "uvicorn"
+              "--app-dir"
+              "/opt/dbx-test"
+              "--no-access-log"
             ]
+            ++ (
+              if m.trace or false then
+                [
+                  "--log-level"
+                  "trace"
+                ]
+              else
+                [ ]
+            )
+            ++ [ "app:app" ]
+            ++ (
+              if m.socket or false then
+                [
+                  "--fd"
+                  "3"
+                ]
+              else
+                [
+                  "--host"
+                  "127.0.0.1"
+                  "--port"
+                  port
+                ]
+            )
           else
             [
-              "--host"
-              "127.0.0.1"
-              "--port"
-              port
-            ]
-        );
+              "-m"
+              "hypercorn"
+              "--bind"
+              (if m.socket or false then "fd://3" else "127.0.0.1:${port}")
+              "/opt/dbx-test/app:app"
+            ];
         readyUrl = "http://127.0.0.1:${port}/health";
         listen = if m.socket or false then [ "127.0.0.1:${port}" ] else [ ];
       }
       // (if m ? startTimeout then { inherit (m) startTimeout; } else { })
+    # The same model as a WSGI app under gunicorn (sync workers). socket = true: gunicorn
+    # finds LISTEN_FDS itself, and a `--bind fd://3` as well would close fd 3 twice.
+    else if server == "gunicorn" then
+      {
+        exec = "/usr/bin/python3";
+        args = [
+          "-m"
+          "gunicorn"
+          "--chdir"
+          "/opt/dbx-test"
+          "--workers"
+          "2"
+        ]
+        ++ (
+          if m.socket or false then
+            [ ]
+          else
+            [
+              "--bind"
+              "127.0.0.1:${port}"
+            ]
+        )
+        ++ [ "wsgi:app" ];
+        readyUrl = "http://127.0.0.1:${port}/health";
+        listen = if m.socket or false then [ "127.0.0.1:${port}" ] else [ ];
+      }
     else if server == "python" then
       {
         exec = "/usr/bin/python3";
