@@ -233,6 +233,20 @@ EOF
                 done
                 echo
         fi
+        if has restart.uvicorn.requests; then
+                echo "### Servers restarted on a socket they are handed (no systemd; tests/lib/system-fixtures/restart.py)"
+                echo
+                echo "A request every 2 ms, a new connection each; SIGTERM, then a new server on the same socket."
+                echo
+                echo "| server | restarts | requests | failed | how |"
+                echo "|---|---:|---:|---:|---|"
+                for c in uvicorn hypercorn gunicorn; do
+                        local how
+                        how=$(for k in "${!R[@]}"; do [[ $k == restart.$c.failed.* ]] && printf '%s %s, ' "${R[$k]}" "${k#restart."$c".failed.}"; done)
+                        echo "| $c | $(get restart.$c.restarts) | $(get restart.$c.requests) | $(get restart.$c.failed) | ${how%, } |"
+                done
+                echo
+        fi
         echo "<!-- END GENERATED -->"
 }
 

@@ -4,10 +4,11 @@
 # 3) without a socket, then SWAPS with `listen =` (systemd holds the socket). A client asks
 # every 10 ms, a new connection a request, each with a 30 s timeout. Per case: requests,
 # failed requests, the longest run of failures (from the first failed request's start to
-# the next answered one's start) and the longest answer.
+# the next answered one's start) and the longest answer. Then uvicorn, hypercorn and
+# gunicorn restarted on a socket without systemd (tests/lib/system-fixtures/restart.py).
 #
 #   bench/swap-gap.sh                 prints "KEY<TAB>VALUE" lines (make bench records them)
-#   SWAPS=5 bench/swap-gap.sh
+#   SWAPS=5 RESTARTS=500 bench/swap-gap.sh
 # Needs root and the booted base (built once, cached). Run it alone: it boots a container
 # and measures timings, which another booted suite on the same cores would distort.
 set -uo pipefail
@@ -35,7 +36,7 @@ one_case() {
                 top=$(system_build --arg models "$(models "$id" "$socket")")
                 sleep 1
                 system_switch "$top" >/dev/null
-                wait_for 120 booted_sh sh -c "tail -n 1 /run/dbx-client.log | grep -q ' $id\$'" ||
+                wait_for 120 booted_sh sh -c "tail -n 1 /run/dbx-client.log | awk '{ exit \$3 != \"$id\" }'" ||
                         echo "# $name: swap $i: the client never saw $id" >&2
         done
         sleep 1
@@ -53,5 +54,17 @@ one_case() {
                 }'
 }
 
+# restarts: each server restarted RESTARTS times (default 200) on one socket that a plain
+# process holds, no systemd involved: what the server's own shutdown drops (docs/manifest.md).
+restarts() {
+        local server
+        booted_boot >/dev/null || { echo "# restarts: the system did not boot" >&2; return 1; }
+        for server in uvicorn hypercorn gunicorn; do
+                booted_sh /usr/bin/python3 /opt/dbx-test/restart.py "$server" "${RESTARTS:-200}" 8151
+        done
+        booted_poweroff
+}
+
 one_case nosocket false
 one_case socket true
+restarts
