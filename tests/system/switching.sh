@@ -46,7 +46,7 @@ scenario_failed_build_survives_switches() {
 }
 
 scenario_serve_only_change_applied() {
-        local a b pid env
+        local a b pid
         a=$(system_build --arg models '{ linreg = { id = "A"; port = 8121; epochs = 1; env = { MODE = "one"; }; }; }')
         system_switch "$a"
         wait_predict 60 8121 A
