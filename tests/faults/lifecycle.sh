@@ -112,6 +112,10 @@ printf '#!/bin/sh\ntest -e "$DEFERRED_MODEL_PATH/model" || exit 1\nexec /bin/sle
 # shipped start limit (5 starts in 5 min) is reached in a second, not in ten.
 mkdir -p "$XDG_CONFIG_HOME/systemd/user/deferred-serve@crash.service.d"
 printf '[Service]\nRestartSec=200ms\n' >"$XDG_CONFIG_HOME/systemd/user/deferred-serve@crash.service.d/90-test.conf"
+# Each start of crash's realise unit adds a line to MARK/crash.realise-runs.
+mkdir -p "$XDG_CONFIG_HOME/systemd/user/deferred-realise@crash.service.d"
+printf '[Service]\nExecStartPre=/bin/sh -c "echo run >>%s/crash.realise-runs"\n' "$MARK" \
+        >"$XDG_CONFIG_HOME/systemd/user/deferred-realise@crash.service.d/90-test.conf"
 manifest
 harness_start || tap_bail "the user manager starts"
 
@@ -149,6 +153,7 @@ scenario_sigkill() {
 # 15. The server crashes repeatedly.
 scenario_crash_loop() {
         fresh crash "$D_CRASH" /bin/false x
+        rm -f "$MARK/crash.realise-runs"
         local nr
         systemctl --user start deferred-serve@crash.service --no-block
         wait_for 60 unit_is deferred-serve@crash.service ActiveState failed
@@ -158,7 +163,9 @@ scenario_crash_loop() {
         # StartLimitBurst=5: five starts; NRestarts also counts the sixth, refused, attempt.
         [ "$nr" -le 6 ]
         tap_result $? "15: restarts bounded by the start limit (NRestarts $nr, burst 5)"
-        is "$(starts crash)" 1 "15: realise was not re-run by the crashes"
+        is "$(starts crash)" 1 "15: the model was not trained again by the crashes"
+        is "$(wc -l <"$MARK/crash.realise-runs" 2>/dev/null || echo 0)" 1 \
+                "15: realise ran once, not again for each restart of the server"
         is "$(active deferred-realise@crash.service)" active "15: realise stays active"
 }
 
