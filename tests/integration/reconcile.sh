@@ -119,6 +119,15 @@ up() {
         ok "${names[*]} served to begin with" wait_for 30 all_served "${names[@]}"
 }
 
+# reconcile_timed [ARGS...]: deferred-builds reconcile ARGS; its output in $out, how long it
+# took in $took (ms).
+reconcile_timed() {
+        local start
+        start=$(date +%s%N)
+        out=$("$DB" reconcile "$@" 2>&1)
+        took=$((($(date +%s%N) - start) / 1000000))
+}
+
 # ---------------------------------------------------------------------------------------
 scenario_boot() {
         fresh_manager
@@ -160,10 +169,8 @@ scenario_boot() {
         is "$(systemctl --user is-system-running)" "running" "the manager is still 'running' (nothing failed)"
 
         diag "--wait-startup on a running manager does not wait"
-        local start took out
-        start=$(date +%s%N)
-        out=$("$DB" reconcile --wait-startup=5 --dry-run 2>&1)
-        took=$((($(date +%s%N) - start) / 1000000))
+        local took out
+        reconcile_timed --wait-startup=5 --dry-run
         ok "--wait-startup returns at once on a running manager (${took} ms)" test "$took" -lt 1000
         unlike "$out" "Waiting for the manager" "and does not say it waits"
         out=$("$DB" reconcile --wait-startup=abc 2>&1)
@@ -248,13 +255,11 @@ scenario_retrain() {
         fresh
         up slow "$DRV_SLOW1" fresh "$DRV_FRESH"
         diag "a changed model is retrained while the old one keeps serving, then swapped in"
-        local old_pid new_pid start took out st
+        local old_pid new_pid took out st
         old_pid=$(pid_of slow)
         manifest g1 slow "$DRV_SLOW2" fresh "$DRV_FRESH"
         harness_reload
-        start=$(date +%s%N)
-        out=$("$DB" reconcile 2>&1)
-        took=$((($(date +%s%N) - start) / 1000000))
+        reconcile_timed
         like "$out" "^retraining slow \(drv changed\)$" "reconcile retrains slow"
         ok "reconcile returned at once (${took} ms) while slow retrains" test "$took" -lt 1000
         ok "the retrain unit runs" wait_for 5 is_active deferred-retrain@slow.service activating
@@ -324,12 +329,10 @@ scenario_failures() {
 scenario_long_training() {
         fresh
         diag "reconcile never waits for a training"
-        local start took out
+        local took out
         manifest g1 fresh "$DRV_FRESH" long "$DRV_LONG"
         harness_reload
-        start=$(date +%s%N)
-        out=$("$DB" reconcile 2>&1)
-        took=$((($(date +%s%N) - start) / 1000000))
+        reconcile_timed
         like "$out" "^starting long$" "reconcile starts long"
         ok "reconcile returned in ${took} ms (< 1 s) while a 30 s training runs" test "$took" -lt 1000
         ok "long trains" wait_for 5 is_active deferred-realise@long.service activating
@@ -340,9 +343,7 @@ scenario_long_training() {
         diag "a training of a derivation the manifest no longer names is restarted"
         manifest g1 fresh "$DRV_FRESH" long "$DRV_LONG2"
         harness_reload
-        start=$(date +%s%N)
-        out=$("$DB" reconcile 2>&1)
-        took=$((($(date +%s%N) - start) / 1000000))
+        reconcile_timed
         like "$out" "^restarting the training of long \(drv changed\)$" "reconcile restarts the training"
         ok "and returns at once (${took} ms)" test "$took" -lt 1000
         ok "the training of the new derivation runs" wait_for 15 sh -c "grep -qx 'drv=$DRV_LONG2' $RUNTIME/status/long && grep -q '^state=training' $RUNTIME/status/long"
