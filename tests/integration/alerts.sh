@@ -21,10 +21,8 @@ set -u
 . "$TOP/tests/lib/nixd.sh"
 harness_enter "$@"
 
-nixd_require "alerts integration"
-tap_require_built deferred-builds deferred-realise deferred-builds-generator
-export DEFERRED_BUILDS_SCOPE=user
 . "$TOP/tests/integration/fixtures/cli/lib.sh"
+cli_require "alerts integration"
 ALERTS="$HARNESS_TMP/alerts"
 : >"$ALERTS"
 

@@ -18,10 +18,8 @@ set -u
 . "$TOP/tests/lib/nixd.sh"
 harness_enter "$@"
 
-nixd_require "cli integration"
-tap_require_built deferred-builds deferred-realise deferred-builds-generator
-export DEFERRED_BUILDS_SCOPE=user
 . "$TOP/tests/integration/fixtures/cli/lib.sh"
+cli_require "cli integration"
 SUITE_NONCE=$CLI_NONCE
 
 # run CMD...: sets $out (stdout and stderr) and $rc
@@ -552,11 +550,6 @@ scenario_thousand_models() {
 
 # How long status and reconcile take for 1,000 models is a benchmark: bench/systemd.sh.
 
-units_log() { # what the units wrote last, to read a failure by
-        [ -s "$HARNESS_TMP/units.log" ] || return 0
-        diag "last lines the units wrote:"
-        diag "$(tail -n 60 "$HARNESS_TMP/units.log")"
-}
 # Unless scenarios are named, all run in this order: those that need no manager first, so
 # that the one manager started serves every other.
 SCENARIOS=(usage check list no_manager pending realise_queues realise_wait realise_fails
@@ -566,7 +559,4 @@ if [ $# -eq 0 ]; then
                 tap_bail "SCENARIOS names every scenario_ function once"
         set -- "${SCENARIOS[@]}"
 fi
-run_scenarios "$@" || {
-        units_log
-        false
-}
+cli_scenarios "$@"

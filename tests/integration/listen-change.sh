@@ -18,10 +18,8 @@ set -u
 . "$TOP/tests/lib/nixd.sh"
 harness_enter "$@"
 
-nixd_require "listen-change integration"
-tap_require_built deferred-builds deferred-realise deferred-builds-generator
-export DEFERRED_BUILDS_SCOPE=user
 . "$TOP/tests/integration/fixtures/cli/lib.sh"
+cli_require "listen-change integration"
 
 P1=$((20000 + RANDOM % 10000))
 P2=$((P1 + 1))
@@ -138,10 +136,4 @@ scenario_removed() {
         ok "[::1]:$P3, which the old server held, is closed once it restarted" wait_for 10 refused ::1 "$P3"
 }
 
-run_scenarios "$@"
-suite_rc=$?
-if [ "$TAP_FAILED" -gt 0 ] && [ -s "$HARNESS_TMP/units.log" ]; then
-        diag "last lines the units wrote:"
-        diag "$(tail -n 60 "$HARNESS_TMP/units.log")"
-fi
-[ "$suite_rc" -eq 0 ]
+cli_scenarios "$@"

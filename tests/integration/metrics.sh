@@ -22,10 +22,8 @@ set -u
 . "$TOP/tests/lib/nixd.sh"
 harness_enter "$@"
 
-nixd_require "metrics integration"
-tap_require_built deferred-builds deferred-realise deferred-builds-generator examples/dbx-train
-export DEFERRED_BUILDS_SCOPE=user
 . "$TOP/tests/integration/fixtures/cli/lib.sh"
+cli_require "metrics integration" examples/dbx-train
 PARSE="$TOP/tests/integration/fixtures/metrics/parse.py"
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null ||
         tap_bail "the OpenMetrics parser is installed" "apt-get install python3-prometheus-client"

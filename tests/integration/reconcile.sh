@@ -28,10 +28,8 @@ set -u
 . "$TOP/tests/lib/nixd.sh"
 harness_enter "$@"
 
-nixd_require "reconcile integration"
-tap_require_built deferred-builds deferred-realise deferred-builds-generator
-export DEFERRED_BUILDS_SCOPE=user
 . "$TOP/tests/integration/fixtures/cli/lib.sh"
+cli_require "reconcile integration"
 
 mono() { systemctl --user show -P "$2" "$1"; }
 pid_of() { systemctl --user show -P MainPID "deferred-serve@$1.service"; }
@@ -383,11 +381,4 @@ if [ $# -eq 0 ]; then
         mapfile -t middle < <(declare -F | awk '$3 ~ /^scenario_/ && $3 != "scenario_boot" && $3 != "scenario_control" { print substr($3, 10) }')
         set -- boot "${middle[@]}" control
 fi
-run_scenarios "$@"
-suite_rc=$?
-if [ "$TAP_FAILED" -gt 0 ] && [ -s "$HARNESS_TMP/units.log" ]; then
-        diag "last lines the units wrote:"
-        diag "$(tail -n 60 "$HARNESS_TMP/units.log")"
-fi
-# The suite's exit status (an exit here would hide the scenarios from shellcheck).
-[ "$suite_rc" -eq 0 ]
+cli_scenarios "$@"

@@ -16,15 +16,13 @@ set -u
 . "$TOP/tests/lib/nixd.sh"
 harness_enter "$@"
 
-nixd_require "status integration"
-tap_require_built deferred-builds deferred-realise deferred-builds-generator
+. "$TOP/tests/integration/fixtures/cli/lib.sh"
+cli_require "status integration"
 if [ ! -x /usr/bin/python3 ]; then
         skip "status integration" "no /usr/bin/python3 for the builders"
         tap_done
         exit 0
 fi
-export DEFERRED_BUILDS_SCOPE=user
-. "$TOP/tests/integration/fixtures/cli/lib.sh"
 PY_FIXTURE="$TOP/tests/integration/fixtures/status/py.nix"
 
 # pydrv NAME [VARIANT [SECONDS [fail]]] -> a .drv path, rooted for the suite's length.
@@ -250,10 +248,4 @@ scenario_retrain_progress() {
         is "$(systemctl --user show -P ActiveState deferred-retrain@alpha.service)" "inactive" "and starts no retrain"
 }
 
-run_scenarios "$@"
-suite_rc=$?
-if [ "$TAP_FAILED" -gt 0 ] && [ -s "$HARNESS_TMP/units.log" ]; then
-        diag "last lines the units wrote:"
-        diag "$(tail -n 60 "$HARNESS_TMP/units.log")"
-fi
-[ "$suite_rc" -eq 0 ]
+cli_scenarios "$@"

@@ -17,10 +17,8 @@ set -u
 . "$TOP/tests/lib/nixd.sh"
 harness_enter "$@"
 
-nixd_require "textfile integration"
-tap_require_built deferred-builds deferred-realise deferred-builds-generator
-export DEFERRED_BUILDS_SCOPE=user
 . "$TOP/tests/integration/fixtures/cli/lib.sh"
+cli_require "textfile integration"
 # Below the harness's private /run, as a real one is outside the home folders (ProtectHome=).
 TF=/run/textfile-collector
 PROM="$TF/deferred-builds.prom"
